@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make dev` runs everything, `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test lint bench services clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,test]'
+	touch $(STAMP)
+
+services:
+	@bash scripts/ensure-services.sh
+
+dev: $(STAMP) services
+	$(PY) -m service dev
+
+test: $(STAMP) services
+	@bash scripts/ensure-browser.sh
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check service tests bench scripts
+	$(VENV)/bin/mypy service
+
+bench: $(STAMP) services
+	$(PY) bench/delivery_throughput.py
+
+clean:
+	rm -rf $(VENV) .dev

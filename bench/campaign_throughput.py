@@ -1,0 +1,173 @@
+"""A large campaign on this machine: staging rate, delivery against the bare aiosmtplib ceiling,
+and the worker's peak memory.
+
+    python bench/campaign_throughput.py --recipients 100000 [--no-deliver] [--connections 4]
+
+Staging rate is upload start to every message queued (CSV upload + consent-filtered fan-out).
+Delivery is send to the last relay 250; the ceiling is the same number of prebuilt messages over
+the same number of TLS connections to the same sink, in the same run. Peak memory is the
+worker process's VmHWM. Setup writes the authorizations straight into the ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.delivery_throughput import free_port, fresh_database, raw_ceiling  # noqa: E402
+from service.auth import create_api_key  # noqa: E402
+from service.config import parse_master_keys  # noqa: E402
+from service.consent_store import email_index  # noqa: E402
+from service.devcerts import CertFiles, make_test_pki  # noqa: E402
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def authorize(dsn: str, master_keys: str, addresses: list[str], key_id: uuid.UUID) -> None:
+    keyring = parse_master_keys(master_keys)
+    now, year = dt.datetime.now(dt.UTC), dt.timedelta(days=365)
+    contacts, auths, events = [], [], []
+    for address in addresses:
+        contact_id, auth_id = uuid.uuid4(), uuid.uuid4()
+        contacts.append((contact_id, email_index(keyring, address),
+                         keyring.seal(address.encode(), contact_id.bytes + b"email"), key_id))
+        digest = hashlib.sha256(address.encode()).digest()
+        auths.append((auth_id, contact_id, "email", "clinic", "newsletter", True, False, digest,
+                      hashlib.sha256(b"c" + digest).digest(), key_id, now, now + year))
+        events += [(contact_id, "marketing", a, "paper", "bench", auth_id)
+                   for a in ("grant", "confirm")]
+    conn = await asyncpg.connect(dsn)
+    await conn.copy_records_to_table(
+        "contacts", records=contacts, columns=["id", "email_index", "email_sealed", "created_by"])
+    await conn.copy_records_to_table(
+        "marketing_authorizations", records=auths,
+        columns=["id", "contact_id", "information_used", "used_by", "purpose_description",
+                 "revocation_right_noted", "remuneration", "document_sha256",
+                 "confirm_token_hash", "created_by", "signed_at", "expires_at"])
+    await conn.copy_records_to_table(
+        "consent_events", records=events,
+        columns=["contact_id", "purpose", "action", "source", "actor", "authorization_id"])
+    await conn.close()
+
+
+async def csv_body(addresses: list[str]):  # type: ignore[no-untyped-def]
+    yield b"email\n"
+    for start in range(0, len(addresses), 10000):
+        yield ("\n".join(addresses[start:start + 10000]) + "\n").encode()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--recipients", type=int, default=100000)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--no-deliver", action="store_true")
+    args = parser.parse_args()
+    n = args.recipients
+
+    workdir = Path(tempfile.mkdtemp(prefix="hipaa-campaign-"))
+    certs = make_test_pki(workdir / "pki")
+    smtp_port, api_port = free_port(), free_port()
+    sink = subprocess.Popen([sys.executable, str(ROOT / "bench/relay_sink.py"), str(smtp_port),
+                             str(workdir / "pki")], stdout=subprocess.PIPE, text=True)
+    assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
+    try:
+        await run(args, n, workdir, certs, smtp_port, api_port)
+    finally:
+        sink.terminate()
+        sink.wait(timeout=30)
+
+
+async def run(args: argparse.Namespace, n: int, workdir: Path, certs: CertFiles,
+              smtp_port: int, api_port: int) -> None:
+    dsn = await fresh_database()
+    master_keys = "b1:" + base64.b64encode(os.urandom(32)).decode()
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    assert pool is not None
+    key = await create_api_key(pool, "marketer", "bench")
+    key_id = await pool.fetchval("SELECT id FROM api_keys")
+    await pool.close()
+    addresses = [f"patient{i}@example.org" for i in range(n)]
+    started = time.perf_counter()
+    await authorize(dsn, master_keys, addresses, key_id)
+    print(f"setup: {n} confirmed authorizations in {time.perf_counter() - started:.1f}s")
+    env = {
+        **os.environ, "DATABASE_URL": dsn, "SMTP_PORT": str(smtp_port),
+        "SMTP_CA_FILE": str(certs.ca_cert), "SMTP_POOL_SIZE": str(args.connections),
+        "MASTER_KEYS": master_keys, "QUEUE_NAME": f"bench-{os.getpid()}", "LOG_LEVEL": "WARNING",
+        "MAIL_FROM": "no-reply@clinic.test",
+    }
+    api = subprocess.Popen([sys.executable, "-m", "service", "api", "--port", str(api_port)],
+                           env=env, cwd=workdir)
+    worker = subprocess.Popen([sys.executable, "-m", "service", "worker"], env=env, cwd=workdir)
+    db = await asyncpg.connect(dsn)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=600,
+                                     headers={"Authorization": f"Bearer {key}"}) as http:
+            for _ in range(100):
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+            created = await http.post("/v1/campaigns", json={
+                "name": "bench", "subject": "Our Spring Newsletter", "content": "News.",
+                "rate_per_second": 10000})
+            campaign = created.json()["id"]
+            t0 = time.perf_counter()
+            report = (await http.post(f"/v1/campaigns/{campaign}/audience",
+                                      content=csv_body(addresses),
+                                      headers={"Content-Type": "text/csv"})).json()
+            uploaded = time.perf_counter() - t0
+            assert report["accepted"] == n, report
+            await http.post(f"/v1/campaigns/{campaign}/send")
+            while (await db.fetchval("SELECT status FROM campaigns")) == "staging":  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            staged = time.perf_counter() - t0
+            queued = await db.fetchval("SELECT count(*) FROM messages")
+            print(f"upload {n} rows: {uploaded:.1f}s ({n / uploaded:,.0f} rows/s); "
+                  f"upload to {queued} queued: {staged:.1f}s ({n / staged:,.0f} recipients/s)")
+            if not args.no_deliver:
+                t1 = time.perf_counter()
+                while await db.fetchval(  # noqa: ASYNC110
+                        "SELECT count(*) FROM messages WHERE status = 'sent'") < n:
+                    await asyncio.sleep(0.2)
+                delivered = time.perf_counter() - t1
+                service_rate = n / (staged - uploaded + delivered)
+                print(f"delivery: {n} sent {delivered:.1f}s after fan-out; "
+                      f"send-to-last-250 {service_rate:,.0f} msg/s", flush=True)
+        print(f"worker peak memory (VmHWM): {peak_rss_mb(worker.pid):.0f} MB")
+        if not args.no_deliver:
+            raw = await raw_ceiling(n, args.connections, smtp_port, certs.ca_cert)
+            print(f"bare aiosmtplib ceiling: {raw:,.0f} msg/s; ratio {service_rate / raw:.2f}")
+    finally:
+        await db.close()
+        for proc in (api, worker):
+            proc.terminate()
+        for proc in (api, worker):
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,178 @@
+"""End-to-end reminders per second against the bare aiosmtplib ceiling, in one run.
+
+Both sides push N messages over the same number of TLS connections to the same STARTTLS sink
+(its own process). The service side is measured from the first API request to the last relay
+250 (seen as the last row turning `sent`), with the real API and worker processes.
+
+    python bench/delivery_throughput.py [--messages 3000] [--connections 4] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiosmtplib
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.http_load import post_many  # noqa: E402
+from service.auth import create_api_key  # noqa: E402
+from service.delivery.compose import Composer  # noqa: E402
+from service.delivery.smtp import tls_context  # noqa: E402
+from service.devcerts import make_test_pki  # noqa: E402
+from service.migrations import migrate  # noqa: E402
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+BENCH_DB = "hipaa_mail_bench"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def raw_ceiling(n: int, connections: int, port: int, ca: Path) -> float:
+    composer = Composer("no-reply@clinic.test", "Clinic")
+    messages = [
+        composer.render(
+            recipient=f"p{i}@example.org",
+            subject="Upcoming Appointment Reminder",
+            link_url=f"https://portal.test/p/{'x' * 43}",
+        )
+        for i in range(n)
+    ]
+    context = tls_context(str(ca))
+
+    async def push(share: list) -> None:  # type: ignore[type-arg]
+        client = aiosmtplib.SMTP(
+            hostname="127.0.0.1", port=port, start_tls=True, tls_context=context
+        )
+        await client.connect()
+        for env in share:
+            await client.sendmail(env.sender, [env.recipient], env.data)
+        await client.quit()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(push(messages[i::connections]) for i in range(connections)))
+    return n / (time.perf_counter() - started)
+
+
+async def fresh_database() -> str:
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    await admin.close()
+    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + BENCH_DB
+    await migrate(dsn)
+    return dsn
+
+
+async def service_rate(n: int, api_port: int, dsn: str, key: str) -> float:
+    db = await asyncpg.connect(dsn)
+    await db.execute("TRUNCATE messages, message_events")
+    bodies = [
+        {"to": f"p{i}@example.org", "purpose": "treatment",
+         "subject": "Upcoming Appointment Reminder", "content": f"Appointment details {i}"}
+        for i in range(n)
+    ]
+    started = time.perf_counter()
+    statuses = await post_many("127.0.0.1", api_port, "/v1/messages",
+                               {"Authorization": f"Bearer {key}"}, bodies, connections=16)
+    accepted = time.perf_counter() - started
+    assert set(statuses) == {202}, set(statuses)
+    while await db.fetchval("SELECT count(*) FROM messages WHERE status = 'sent'") < n:
+        if time.perf_counter() - started > 600:
+            raise TimeoutError("service did not deliver in time")
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    await db.close()
+    print(f"  service: accepted {n} in {accepted:.2f}s ({n / accepted:.0f}/s), "
+          f"all sent after {elapsed:.2f}s", flush=True)
+    return n / elapsed
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="hipaa-bench-"))
+    certs = make_test_pki(workdir / "pki")
+    smtp_port, api_port = free_port(), free_port()
+    sink = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench/relay_sink.py"), str(smtp_port), str(workdir / "pki")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
+    dsn = await fresh_database()
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    assert pool is not None
+    key = await create_api_key(pool, "sender", "bench")
+    await pool.close()
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "SMTP_PORT": str(smtp_port),
+        "SMTP_CA_FILE": str(certs.ca_cert),
+        "SMTP_POOL_SIZE": str(args.connections),
+        "MASTER_KEYS": "b1:" + __import__("base64").b64encode(os.urandom(32)).decode(),
+        "QUEUE_NAME": f"bench-{os.getpid()}",
+        "LOG_LEVEL": "WARNING",
+        "MAIL_FROM": "no-reply@clinic.test",
+    }
+    api = subprocess.Popen(
+        [sys.executable, "-m", "service", "api", "--port", str(api_port)], env=env, cwd=workdir
+    )
+    worker = subprocess.Popen([sys.executable, "-m", "service", "worker"], env=env, cwd=workdir)
+    try:
+        async with httpx.AsyncClient() as probe:
+            for _ in range(100):
+                try:
+                    if (await probe.get(f"http://127.0.0.1:{api_port}/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raw, svc = [], []
+        for round_no in range(1, args.rounds + 1):
+            raw.append(await raw_ceiling(args.messages, args.connections, smtp_port, certs.ca_cert))
+            print(f"round {round_no}: raw {raw[-1]:.0f}/s", flush=True)
+            svc.append(await service_rate(args.messages, api_port, dsn, key))
+            print(
+                f"round {round_no}: service {svc[-1]:.0f}/s  ratio {svc[-1] / raw[-1]:.2f}",
+                flush=True,
+            )
+        raw_m, svc_m = statistics.median(raw), statistics.median(svc)
+        print(
+            f"\n{args.messages} messages over {args.connections} TLS connections, "
+            f"{args.rounds} rounds (medians)"
+        )
+        print(f"  bare aiosmtplib ceiling: {raw_m:8.0f} msg/s")
+        print(f"  service end to end:      {svc_m:8.0f} msg/s")
+        print(f"  ratio:                   {svc_m / raw_m:8.2f}")
+    finally:
+        for proc in (api, worker, sink):
+            proc.terminate()
+        for proc in (api, worker, sink):
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,184 @@
+"""Validation of contact, consent, authorization and suppression bodies. Pure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from service.policy.addresses import AddressError, normalise_address
+from service.problems import invalid
+
+PURPOSES = ("treatment", "operations", "marketing")
+# Sources an API client may claim; the two link sources are the patient's own clicks.
+API_SOURCES = ("registration_form", "portal", "paper", "api")
+SUPPRESSION_REASONS = ("manual", "complaint")
+_TEXT_MAX = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    email: str
+    name: str | None
+    external_ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChange:
+    purpose: str
+    action: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewAuthorization:
+    information_used: str
+    used_by: str
+    purpose_description: str
+    expires_at: dt.datetime | None
+    expiry_event: str | None
+    signed_at: dt.datetime
+    revocation_right_noted: bool
+    remuneration: bool
+    document_sha256: bytes
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewSuppression:
+    email: str
+    reason: str
+
+
+def _only(body: dict[str, Any], allowed: set[str], required: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise invalid("Unknown fields in the body", fields=unknown)
+    missing = sorted(required - set(body))
+    if missing:
+        raise invalid("Required fields are missing", fields=missing)
+
+
+def text_field(
+    body: dict[str, Any], field: str, limit: int = _TEXT_MAX, *, optional: bool = False
+) -> str | None:
+    """A non-blank string of at most ``limit`` characters, stripped; None when optional and
+    absent. The problem names the field, never its value."""
+    value = body.get(field)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise invalid(f"`{field}` must be text of 1 to {limit} characters", fields=[field])
+    return value.strip()
+
+
+
+
+
+def _email(body: dict[str, Any], field: str = "email") -> str:
+    try:
+        return normalise_address(body.get(field))  # type: ignore[arg-type]
+    except AddressError as exc:
+        raise invalid(f"`{field}` {exc}", fields=[field]) from None
+
+
+def _choice(body: dict[str, Any], field: str, allowed: tuple[str, ...]) -> str:
+    value = body.get(field)
+    if value not in allowed:
+        raise invalid(f"`{field}` must be one of {', '.join(allowed)}", fields=[field])
+    return str(value)
+
+
+def _timestamp(body: dict[str, Any], field: str, *, optional: bool = False) -> dt.datetime | None:
+    value = body.get(field)
+    if value is None and optional:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise invalid(f"`{field}` must be an ISO 8601 date-time", fields=[field]) from None
+    if parsed.tzinfo is None:
+        raise invalid(f"`{field}` needs a time zone offset", fields=[field])
+    return parsed
+
+
+def _flag(body: dict[str, Any], field: str) -> bool:
+    value = body.get(field)
+    if not isinstance(value, bool):
+        raise invalid(f"`{field}` must be true or false", fields=[field])
+    return value
+
+
+def parse_contact(body: dict[str, Any]) -> NewContact:
+    _only(body, {"email", "name", "external_ref"}, {"email"})
+    return NewContact(
+        _email(body),
+        text_field(body, "name", optional=True),
+        text_field(body, "external_ref", optional=True),
+    )
+
+
+def parse_consent_change(body: dict[str, Any]) -> ConsentChange:
+    _only(body, {"purpose", "action", "source"}, {"purpose", "action"})
+    purpose = _choice(body, "purpose", PURPOSES)
+    action = _choice(body, "action", ("grant", "revoke"))
+    if purpose == "marketing" and action == "grant":
+        raise invalid(
+            "Marketing needs a HIPAA authorization: POST it to /v1/contacts/{id}/authorizations",
+            fields=["purpose"],
+        )
+    source = _choice(body, "source", API_SOURCES) if "source" in body else "api"
+    return ConsentChange(purpose, action, source)
+
+
+def parse_authorization(body: dict[str, Any], now: dt.datetime) -> NewAuthorization:
+    fields = {
+        "information_used", "used_by", "purpose", "expires_at", "expiry_event", "signed_at",
+        "revocation_right_noted", "remuneration", "document_sha256", "source",
+    }
+    required = {
+        "information_used", "used_by", "purpose", "signed_at", "revocation_right_noted",
+        "remuneration", "document_sha256",
+    }
+    _only(body, fields, required)
+    expires_at = _timestamp(body, "expires_at", optional=True)
+    expiry_event = text_field(body, "expiry_event", optional=True)
+    if expires_at is None and expiry_event is None:
+        raise invalid("An authorization needs `expires_at` or `expiry_event`",
+                      fields=["expires_at", "expiry_event"])
+    if expires_at is not None and expires_at <= now:
+        raise invalid("`expires_at` is in the past", fields=["expires_at"])
+    signed_at = _timestamp(body, "signed_at")
+    assert signed_at is not None
+    if signed_at > now + dt.timedelta(minutes=5):
+        raise invalid("`signed_at` is in the future", fields=["signed_at"])
+    if _flag(body, "revocation_right_noted") is not True:
+        raise invalid(
+            "The patient must have been told of the right to revoke (45 CFR 164.508(c)(2))",
+            fields=["revocation_right_noted"],
+        )
+    digest = body.get("document_sha256")
+    try:
+        document = bytes.fromhex(digest) if isinstance(digest, str) else b""
+    except ValueError:
+        document = b""
+    if len(document) != 32:
+        raise invalid("`document_sha256` must be 64 hex digits", fields=["document_sha256"])
+    source = _choice(body, "source", API_SOURCES) if "source" in body else "api"
+    return NewAuthorization(
+        information_used=str(text_field(body, "information_used")),
+        used_by=str(text_field(body, "used_by")),
+        purpose_description=str(text_field(body, "purpose")),
+        expires_at=expires_at,
+        expiry_event=expiry_event,
+        signed_at=signed_at,
+        revocation_right_noted=True,
+        remuneration=_flag(body, "remuneration"),
+        document_sha256=document,
+        source=source,
+    )
+
+
+def parse_suppression(body: dict[str, Any]) -> NewSuppression:
+    _only(body, {"email", "reason"}, {"email", "reason"})
+    return NewSuppression(_email(body), _choice(body, "reason", SUPPRESSION_REASONS))

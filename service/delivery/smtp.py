@@ -1,0 +1,166 @@
+"""SMTP transport: TLS required, certificates verified, connections pooled.
+
+aiosmtplib's default ``start_tls=None`` quietly stays in plaintext when a relay does not offer
+STARTTLS. We always pass ``start_tls=True`` or ``use_tls=True`` and, before any MAIL FROM, check
+that the transport really is TLS 1.2 or newer: a relay that cannot do that gets nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from service.delivery.compose import Envelope
+from service.delivery.retry import ErrorClass, Failure, classify_reply
+
+_TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
+
+
+class DeliveryError(Exception):
+    """Carries a classified failure; its text never includes an address."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.error_class.value)
+        self.failure = failure
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    host: str
+    port: int
+    tls: str  # "starttls" or "implicit"
+    ca_file: str | None = None
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+    pool_size: int = 4
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+async def open_connection(config: RelayConfig, context: ssl.SSLContext) -> aiosmtplib.SMTP:
+    """Connects, upgrades to TLS, proves the upgrade, and logs in when configured."""
+    implicit = config.tls == "implicit"
+    client = aiosmtplib.SMTP(
+        hostname=config.host,
+        port=config.port,
+        use_tls=implicit,
+        start_tls=not implicit,
+        tls_context=context,
+        validate_certs=True,
+        timeout=config.timeout,
+    )
+    try:
+        await client.connect()
+        ssl_object = client.get_transport_info("ssl_object")
+        if ssl_object is None or ssl_object.version() not in _TLS_VERSIONS:
+            raise DeliveryError(Failure(ErrorClass.TLS_HANDSHAKE))
+        if config.username and config.password:
+            await client.login(config.username, config.password)
+    except DeliveryError:
+        client.close()
+        raise
+    except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:
+        client.close()
+        raise DeliveryError(classify_connect_error(exc)) from None
+    return client
+
+
+def classify_connect_error(exc: BaseException) -> Failure:
+    for cause in _chain(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return Failure(ErrorClass.TLS_CERTIFICATE)
+        if isinstance(cause, ssl.SSLError):
+            return Failure(ErrorClass.TLS_HANDSHAKE)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return Failure(ErrorClass.AUTH, exc.code)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return classify_reply(exc.code, exc.message)
+    if isinstance(exc, aiosmtplib.SMTPException) and "STARTTLS" in str(exc):
+        return Failure(ErrorClass.TLS_UNAVAILABLE)
+    return Failure(ErrorClass.NETWORK)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+class SmtpPool:
+    """At most ``pool_size`` concurrent TLS sessions, kept open and reused across messages."""
+
+    def __init__(self, config: RelayConfig) -> None:
+        self._config = config
+        self._context = tls_context(config.ca_file)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(config.pool_size)
+
+    async def send(self, envelope: Envelope) -> None:
+        """Delivers one message or raises DeliveryError. A stale pooled session gets one redo."""
+        async with self._slots:
+            for fresh in (False, True):
+                async with self._session(fresh) as client:
+                    try:
+                        await client.sendmail(envelope.sender, [envelope.recipient], envelope.data)
+                        return
+                    except aiosmtplib.SMTPRecipientsRefused as exc:
+                        refused = exc.recipients[0]
+                        await _reset(client)
+                        raise DeliveryError(classify_reply(refused.code, refused.message)) from None
+                    except aiosmtplib.SMTPResponseException as exc:
+                        await _reset(client)
+                        raise DeliveryError(classify_reply(exc.code, exc.message)) from None
+                    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
+                            OSError):
+                        client.close()
+                        if fresh:
+                            raise DeliveryError(Failure(ErrorClass.NETWORK)) from None
+            raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def _session(self, fresh: bool) -> AsyncIterator[aiosmtplib.SMTP]:
+        client = None
+        while not fresh and self._idle:
+            candidate = self._idle.pop()
+            if candidate.is_connected:
+                client = candidate
+                break
+        if client is None:
+            client = await open_connection(self._config, self._context)
+        try:
+            yield client
+        finally:
+            if client.is_connected:
+                self._idle.append(client)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for client in idle:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()

@@ -1,0 +1,120 @@
+"""ASGI middleware: security headers on every response, and an access log that carries no token."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.problems import Problem, ProblemResponse
+
+access_log = logging.getLogger("service.access")
+log = logging.getLogger(__name__)
+
+_SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+# Paths whose last segment is a bearer token (portal, unsubscribe, tracking).
+_TOKEN_PREFIXES = ("/p/", "/u/", "/t/")
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if scope.get("scheme") == "https":
+                    headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def loggable_path(path: str) -> str:
+    for prefix in _TOKEN_PREFIXES:
+        if path.startswith(prefix):
+            return prefix + "<redacted>"
+    return path
+
+
+class AccessLog:
+    """One line a request: method, path with tokens removed, status, milliseconds. No query
+    string, no client address, no user agent."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_capturing(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_capturing)
+        finally:
+            access_log.info(
+                "%s %s %d %.1fms", scope["method"], loggable_path(scope["path"]), status,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+class CatchAll:
+    """Turns any unhandled exception into a bare 500 problem and logs only its type.
+
+    Starlette's own error middleware re-raises after answering, so the server would log a
+    traceback, and driver messages can quote query parameters (PHI). Nothing escapes this.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except ClientDisconnect:
+            return  # the client left mid-body: there is no one to answer
+        except Exception as exc:  # the last line of defence, by design
+            log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"],
+                      loggable_path(scope["path"]))
+            if not started:
+                problem = Problem(500, "internal-error", "Internal error")
+                await ProblemResponse(problem.body(), status_code=500)(scope, receive, send)

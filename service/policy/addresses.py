@@ -1,0 +1,39 @@
+"""Recipient address syntax: a strict subset of RFC 5322 that every relay accepts.
+
+Quoted local parts, comments, IP-literal domains and anything with control characters are refused:
+they are rare in real patient addresses and common in header-injection attempts.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class AddressError(ValueError):
+    pass
+
+
+def normalise_address(raw: str) -> str:
+    """Returns the address with its domain in lower-case ASCII, or raises AddressError."""
+    if not isinstance(raw, str):
+        raise AddressError("must be a string")
+    if len(raw) > 254:
+        raise AddressError("is longer than 254 characters")
+    local, at, domain = raw.rpartition("@")
+    if not at or not local or not domain:
+        raise AddressError("must look like name@example.org")
+    if len(local) > 64 or not _ATEXT.match(local):
+        raise AddressError("has characters not allowed before the @")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise AddressError("has an invalid domain") from None
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise AddressError("has an invalid domain")
+    if labels[-1].isdigit():
+        raise AddressError("has an invalid domain")
+    return f"{local}@{ascii_domain}"

@@ -1,0 +1,70 @@
+"""``/p/{token}``: the patient reads the secure message.
+
+GET changes nothing and reveals nothing (link scanners prefetch it); POST decrypts, after the
+verification answer when one was set. Too many wrong answers lock the message for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from service import audit
+from service.bodies import read_form
+from service.crypto import DecryptionError, check_answer, decode_token, token_hash
+from service.portal import pages
+from service.queries import QUERIES
+from service.resources import Resources
+
+_FORM_LIMIT = 4096
+
+
+async def show_landing(request: Request) -> Response:
+    return HTMLResponse(pages.portal_landing())
+
+
+async def reveal(request: Request) -> Response:
+    res: Resources = request.app.state.resources
+    form = await read_form(request, _FORM_LIMIT)
+    raw_token = decode_token(request.path_params["token"])
+    if raw_token is None:
+        return _unavailable()
+    row = await res.db.fetchrow(QUERIES.portal_message, token_hash(raw_token))
+    limit = res.settings.verification_max_failures
+    if (
+        row is None or row["expired"] or row["content_sealed"] is None
+        or row["verification_failures"] >= limit
+    ):
+        return _unavailable()
+    if row["verification_hash"] is not None:
+        answer = form.get("answer")
+        if answer is None:
+            return HTMLResponse(pages.portal_verify(failed=False))
+        matched = await asyncio.to_thread(check_answer, answer, row["verification_hash"])
+        if not matched:
+            async with res.db.acquire() as conn, conn.transaction():
+                failures = await conn.fetchval(QUERIES.record_verification_failure, row["id"])
+                await audit.record(
+                    conn, actor="patient", action="portal.verify", object_type="message",
+                    object_id=str(row["id"]),
+                    outcome="locked" if failures >= limit else "wrong_answer",
+                )
+            if failures >= limit:
+                return _unavailable()
+            return HTMLResponse(pages.portal_verify(failed=True), status_code=422)
+    try:
+        content = res.settings.keyring.open_with_token(
+            row["content_sealed"], raw_token, row["id"].bytes + b"content"
+        )
+    except DecryptionError:
+        return _unavailable()
+    async with res.db.acquire() as conn, conn.transaction():
+        await audit.record(conn, actor="patient", action="portal.read", object_type="message",
+                           object_id=str(row["id"]), outcome="shown")
+    return HTMLResponse(pages.portal_message(content.decode()))
+
+
+def _unavailable() -> Response:
+    return HTMLResponse(pages.portal_unavailable(), status_code=404)

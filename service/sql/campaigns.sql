@@ -1,0 +1,107 @@
+-- name: insert-campaign
+INSERT INTO campaigns (id, api_key_id, name, subject, teaser, content_sealed, links, tracking,
+                       rate_per_second, scheduled_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+
+-- name: campaign
+SELECT id, api_key_id, name, subject, teaser, content_sealed, links, tracking, rate_per_second,
+       scheduled_at, status, fanout_cursor, fanout_position, excluded, started_at, created_at
+FROM campaigns WHERE id = $1;
+
+-- name: audience-size
+SELECT count(*) FROM campaign_audience WHERE campaign_id = $1;
+
+-- name: audience-batch
+-- Keyset pagination over the audience: resumable from the checkpoint, no OFFSET scans.
+SELECT email_index, email_sealed FROM campaign_audience
+WHERE campaign_id = $1 AND ($2::bytea IS NULL OR email_index > $2)
+ORDER BY email_index
+LIMIT $3;
+
+-- name: advance-fanout
+UPDATE campaigns
+SET fanout_cursor = $2, fanout_position = $3,
+    excluded = coalesce((SELECT jsonb_object_agg(k, coalesce((excluded ->> k)::bigint, 0)
+                                                   + coalesce(($4::jsonb ->> k)::bigint, 0))
+                         FROM jsonb_object_keys(excluded || $4::jsonb) AS k), '{}')
+WHERE id = $1 AND status = 'staging';
+
+-- name: set-campaign-status
+UPDATE campaigns SET status = $3 WHERE id = $1 AND status = ANY($2::text[]) RETURNING id;
+
+-- name: start-campaign
+UPDATE campaigns SET status = 'staging', started_at = coalesce(started_at, now())
+WHERE id = $1 AND status = 'draft' RETURNING id;
+
+-- name: campaign-teaser
+SELECT teaser FROM campaigns WHERE id = $1;
+
+-- name: campaign-progress
+SELECT status, count(*) AS n FROM messages WHERE campaign_id = $1 GROUP BY status;
+
+-- name: campaign-recent-sends
+SELECT count(*) FROM messages
+WHERE campaign_id = $1 AND status = 'sent' AND sent_at > now() - interval '60 seconds';
+
+-- name: pause-campaign-messages
+-- Parked, not deleted: 'infinity' keeps them out of every claim until resumed.
+UPDATE messages SET next_attempt_at = 'infinity', updated_at = now()
+WHERE campaign_id = $1 AND status IN ('queued', 'retrying');
+
+-- name: resume-campaign-messages
+-- Re-paced from now, in the order they were scheduled.
+UPDATE messages m
+SET next_attempt_at = now() + make_interval(secs => p.position / $2), updated_at = now()
+FROM (
+    SELECT id, row_number() OVER (ORDER BY created_at, id) - 1 AS position
+    FROM messages WHERE campaign_id = $1 AND status IN ('queued', 'retrying')
+) p
+WHERE m.id = p.id;
+
+-- name: cancel-campaign-messages
+WITH m AS (
+    UPDATE messages
+    SET status = 'rejected', last_error_class = 'cancelled', token_sealed = NULL,
+        unsubscribe_sealed = NULL, updated_at = now()
+    WHERE campaign_id = $1 AND status IN ('queued', 'retrying')
+    RETURNING id
+)
+INSERT INTO message_events (message_id, status, error_class)
+SELECT id, 'rejected', 'cancelled' FROM m;
+
+-- name: finish-campaign
+-- Done once fanned out and nothing is waiting or in flight.
+UPDATE campaigns c SET status = 'done'
+WHERE c.id = $1 AND c.status = 'sending'
+  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
+                  AND m.status IN ('queued', 'sending', 'retrying'));
+
+-- name: merge-audience-upload
+-- A repeated address (in this upload or an earlier one) is kept once.
+WITH moved AS (
+    DELETE FROM audience_uploads WHERE upload_id = $2 RETURNING email_index, email_sealed
+)
+INSERT INTO campaign_audience (campaign_id, email_index, email_sealed)
+SELECT $1::uuid, email_index, email_sealed FROM moved
+ON CONFLICT (campaign_id, email_index) DO NOTHING;
+
+-- name: campaign-for-fanout
+-- Locks the campaign row: two workers given the same fan-out job take turns, batch by batch.
+SELECT id, api_key_id, subject, content_sealed, rate_per_second, scheduled_at, status,
+       fanout_cursor, fanout_position, started_at
+FROM campaigns WHERE id = $1 FOR UPDATE;
+
+-- name: pause-campaign
+UPDATE campaigns SET paused_from = status, status = 'paused'
+WHERE id = $1 AND status IN ('staging', 'sending') RETURNING id;
+
+-- name: resume-campaign
+UPDATE campaigns SET status = paused_from, paused_from = NULL
+WHERE id = $1 AND status = 'paused' RETURNING status;
+
+-- name: contacts-batch
+-- Keyset walk over every contact, for "everyone with an active marketing authorization".
+SELECT id, email_index, email_sealed FROM contacts
+WHERE ($1::bytea IS NULL OR email_index > $1)
+ORDER BY email_index
+LIMIT $2;

@@ -1,0 +1,76 @@
+-- name: insert-contact
+-- One contact per address: a second create returns nothing and the caller reads the first.
+INSERT INTO contacts (id, email_index, email_sealed, name_sealed, external_ref_sealed, created_by)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (email_index) DO NOTHING
+RETURNING id;
+
+-- name: contact-by-index
+SELECT id FROM contacts WHERE email_index = $1;
+
+-- name: contact-index
+SELECT email_index FROM contacts WHERE id = $1;
+
+-- name: contact-email
+SELECT email_sealed FROM contacts WHERE id = $1;
+
+-- name: insert-consent-event
+INSERT INTO consent_events (contact_id, purpose, action, source, actor, authorization_id)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id;
+
+-- name: insert-authorization
+INSERT INTO marketing_authorizations (id, contact_id, information_used, used_by,
+    purpose_description, expires_at, expiry_event, signed_at, revocation_right_noted,
+    remuneration, document_sha256, confirm_token_hash, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13);
+
+-- name: authorization-by-confirm-token
+SELECT a.id, a.contact_id, c.email_index
+FROM marketing_authorizations a JOIN contacts c ON c.id = a.contact_id
+WHERE a.confirm_token_hash = $1;
+
+-- name: consent-ledgers
+-- Every event of every contact behind the given addresses, in the order written: the input of
+-- the pure consent decision. One query for a whole batch of messages.
+SELECT c.email_index, e.purpose, e.action, e.source, e.at,
+       a.id AS authorization_id, a.expires_at, a.expiry_event
+FROM contacts c
+JOIN consent_events e ON e.contact_id = c.id
+LEFT JOIN marketing_authorizations a ON a.id = e.authorization_id
+WHERE c.email_index = ANY($1::bytea[])
+ORDER BY e.id;
+
+-- name: suppressed-among
+SELECT email_index FROM suppressions WHERE email_index = ANY($1::bytea[]);
+
+-- name: insert-suppression
+INSERT INTO suppressions (email_index, reason, detail) VALUES ($1, $2, $3)
+ON CONFLICT (email_index) DO NOTHING
+RETURNING email_index;
+
+-- name: unsubscribe-target
+SELECT m.id AS message_id, m.recipient_index, c.id AS contact_id
+FROM messages m LEFT JOIN contacts c ON c.email_index = m.recipient_index
+WHERE m.unsubscribe_hash = $1;
+
+-- name: recipient-state
+-- Everything acceptance needs about one address in one round trip: the contact's sealed name,
+-- whether the address is suppressed, and its consent ledger in the order written.
+SELECT c.id AS contact_id, c.name_sealed,
+       EXISTS (SELECT 1 FROM suppressions s WHERE s.email_index = $1) AS suppressed,
+       l.purposes, l.actions, l.sources, l.ats, l.authorization_ids, l.expires_ats,
+       l.expiry_events
+FROM (SELECT 1) AS one
+LEFT JOIN contacts c ON c.email_index = $1
+LEFT JOIN LATERAL (
+    SELECT array_agg(e.purpose ORDER BY e.id) AS purposes,
+           array_agg(e.action ORDER BY e.id) AS actions,
+           array_agg(e.source ORDER BY e.id) AS sources,
+           array_agg(e.at ORDER BY e.id) AS ats,
+           array_agg(a.id ORDER BY e.id) AS authorization_ids,
+           array_agg(a.expires_at ORDER BY e.id) AS expires_ats,
+           array_agg(a.expiry_event ORDER BY e.id) AS expiry_events
+    FROM consent_events e LEFT JOIN marketing_authorizations a ON a.id = e.authorization_id
+    WHERE e.contact_id = c.id
+) l ON true;

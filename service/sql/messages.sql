@@ -1,0 +1,124 @@
+-- name: insert-message
+-- The outbox write: the message and its first event in one statement. A repeated idempotency key
+-- inserts nothing and returns no row, and the caller then reads the original.
+WITH m AS (
+    INSERT INTO messages (id, api_key_id, purpose, status, subject, recipient_sealed, token_sealed,
+                          token_hash, content_sealed, verification_hash, give_up_at, expires_at,
+                          idempotency_key, request_digest, recipient_index, kind,
+                          unsubscribe_sealed, unsubscribe_hash)
+    VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9,
+            now() + make_interval(secs => $10), now() + make_interval(secs => $11), $12, $13,
+            $14, $15, $16, $17)
+    ON CONFLICT (api_key_id, idempotency_key) DO NOTHING
+    RETURNING id
+)
+INSERT INTO message_events (message_id, status) SELECT id, 'queued' FROM m RETURNING message_id;
+
+-- name: find-idempotent-message
+SELECT id, request_digest FROM messages WHERE api_key_id = $1 AND idempotency_key = $2;
+
+-- name: message-status
+SELECT id, purpose, status, attempts, last_error_class, created_at, updated_at, sent_at
+FROM messages WHERE id = $1 AND api_key_id = $2;
+
+-- name: claim-due-messages
+-- Claims a batch for this worker. SKIP LOCKED lets any number of workers on any number of
+-- machines claim side by side without waiting on, or sending, each other's rows; a duplicate job
+-- simply finds nothing due. Walks the partial index messages_due in next_attempt_at order.
+UPDATE messages m
+SET status = 'sending', attempts = m.attempts + 1,
+    lease_until = now() + make_interval(secs => $2), updated_at = now()
+FROM (
+    SELECT id FROM messages
+    WHERE status IN ('queued', 'retrying') AND next_attempt_at <= now()
+    ORDER BY next_attempt_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+) due
+WHERE m.id = due.id
+RETURNING m.id, m.purpose, m.kind, m.subject, m.campaign_id, m.recipient_sealed, m.recipient_index,
+          m.token_sealed, m.unsubscribe_sealed, m.attempts,
+          extract(epoch FROM m.give_up_at - now())::float8 AS seconds_until_give_up;
+
+-- name: mark-sent
+-- One statement for a whole claimed batch: a round trip per batch rather than per message.
+WITH m AS (
+    UPDATE messages
+    SET status = 'sent', sent_at = now(), updated_at = now(), token_sealed = NULL,
+        unsubscribe_sealed = NULL, lease_until = NULL, last_error_class = NULL
+    WHERE id = ANY($1::uuid[]) AND status = 'sending'
+    RETURNING id
+)
+INSERT INTO message_events (message_id, status) SELECT id, 'sent' FROM m;
+
+-- name: mark-retrying
+-- No deferred job goes to Redis: the outbox sweep enqueues the row once next_attempt_at passes,
+-- so PostgreSQL alone decides when a retry happens.
+WITH m AS (
+    UPDATE messages
+    SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $2),
+        last_error_class = $3, lease_until = NULL, updated_at = now()
+    WHERE id = $1 AND status = 'sending'
+    RETURNING id
+)
+INSERT INTO message_events (message_id, status, error_class) SELECT id, 'retrying', $3 FROM m;
+
+-- name: mark-failed
+-- A message given up keeps no way to rebuild its link.
+WITH m AS (
+    UPDATE messages
+    SET status = 'failed', last_error_class = $2, token_sealed = NULL, unsubscribe_sealed = NULL,
+        lease_until = NULL, updated_at = now()
+    WHERE id = $1 AND status = 'sending'
+    RETURNING id
+)
+INSERT INTO message_events (message_id, status, error_class) SELECT id, 'failed', $2 FROM m;
+
+-- name: mark-rejected
+-- Consent was withdrawn (or the address suppressed) between acceptance and sending.
+WITH m AS (
+    UPDATE messages
+    SET status = 'rejected', last_error_class = $2, token_sealed = NULL,
+        unsubscribe_sealed = NULL, lease_until = NULL, updated_at = now()
+    WHERE id = $1 AND status = 'sending'
+    RETURNING id
+)
+INSERT INTO message_events (message_id, status, error_class) SELECT id, 'rejected', $2 FROM m;
+
+-- name: reclaim-lost-sends
+-- A worker died mid-send (its lease ran out): make the row due again. The relay may or may not
+-- have taken the message, so this is where at-least-once delivery can send twice.
+WITH m AS (
+    UPDATE messages
+    SET status = 'retrying', next_attempt_at = now(), lease_until = NULL,
+        last_error_class = 'worker_lost', updated_at = now()
+    WHERE status = 'sending' AND lease_until < now()
+    RETURNING id
+)
+INSERT INTO message_events (message_id, status, error_class)
+SELECT id, 'retrying', 'worker_lost' FROM m;
+
+-- name: any-due
+SELECT EXISTS (
+    SELECT 1 FROM messages WHERE status IN ('queued', 'retrying') AND next_attempt_at <= now()
+);
+
+-- name: portal-message
+SELECT id, content_sealed, verification_hash, verification_failures,
+       expires_at <= now() AS expired
+FROM messages WHERE token_hash = $1;
+
+-- name: record-verification-failure
+UPDATE messages SET verification_failures = verification_failures + 1, updated_at = now()
+WHERE id = $1 RETURNING verification_failures;
+
+-- name: purge-expired-content
+-- Portal content is deleted, not just hidden, once its link expires.
+UPDATE messages SET content_sealed = NULL, verification_hash = NULL, token_sealed = NULL,
+                    updated_at = now()
+WHERE content_sealed IS NOT NULL AND expires_at <= now();
+
+-- name: next-due-in
+-- Seconds until the next waiting message is due (negative when overdue, NULL when none).
+SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 FROM messages
+WHERE status IN ('queued', 'retrying');

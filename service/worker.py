@@ -1,0 +1,241 @@
+"""The arq worker: delivery jobs, the outbox sweep and content expiry.
+
+arq may run a job more than once; every job here is idempotent through the row's state
+(``UPDATE ... WHERE status = ...``), and PostgreSQL, not Redis, holds the truth: the sweep
+re-enqueues anything due, so a flushed Redis or a killed worker loses no accepted message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+import asyncpg
+from arq import Worker, cron
+from arq.worker import func
+
+from service import audit, consent_store
+from service.config import Settings
+from service.delivery.compose import Composer
+from service.delivery.retry import ErrorClass, next_step
+from service.delivery.smtp import DeliveryError, RelayConfig, SmtpPool
+from service.fanout import fan_out
+from service.jobs import DELIVER_DUE, FAN_OUT, enqueue_deliver_due
+from service.policy.consent import Decision
+from service.queries import QUERIES
+from service.resources import create_db_pool, redis_settings
+
+log = logging.getLogger(__name__)
+
+# Long enough for any single SMTP exchange (each command times out sooner); a send that dies
+# mid-way is picked up again by the sweep once the lease runs out.
+LEASE_SECONDS = 300.0
+# Enough rows to keep every pooled SMTP session busy between two claims.
+CLAIM_BATCH = 64
+# A delivery job hands over to a fresh one after this long, well inside arq's job timeout.
+JOB_SECONDS = 60.0
+PACING_WAIT_SECONDS = 1.0
+
+
+def relay_config(settings: Settings) -> RelayConfig:
+    return RelayConfig(
+        host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls,
+        ca_file=settings.smtp_ca_file, username=settings.smtp_username,
+        password=settings.smtp_password, timeout=settings.smtp_timeout,
+        pool_size=settings.smtp_pool_size,
+    )
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    ctx["db"] = await create_db_pool(settings, min_size=2, max_size=settings.smtp_pool_size + 4)
+    ctx["smtp"] = SmtpPool(relay_config(settings))
+    ctx["composer"] = Composer(settings.mail_from, settings.clinic_name)
+    # Catch up at once on whatever was accepted while no worker ran.
+    await sweep_outbox(ctx)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    if "smtp" in ctx:
+        await ctx["smtp"].close()
+    if "db" in ctx:
+        await ctx["db"].close()
+
+
+async def deliver_due(ctx: dict[str, Any]) -> int:
+    """Claims and sends due messages, batch after batch, until none are left; returns the count.
+
+    Several of these may run at once, in one worker or many: they share the work through the
+    claim's SKIP LOCKED, so each message is claimed by exactly one of them.
+    """
+    db: asyncpg.Pool = ctx["db"]
+    sent = 0
+    deadline = time.monotonic() + JOB_SECONDS
+    while time.monotonic() < deadline:
+        rows = await db.fetch(QUERIES.claim_due_messages, CLAIM_BATCH, LEASE_SECONDS)
+        if not rows:
+            # Paced campaigns make rows due a few at a time: wait for the next one if it is close,
+            # rather than leave it to the next sweep.
+            wait = await db.fetchval(QUERIES.next_due_in)
+            if wait is None or wait > PACING_WAIT_SECONDS:
+                return sent
+            await asyncio.sleep(max(wait, 0.01))
+            continue
+        # Consent is checked again right before sending: it may have been revoked since.
+        verdicts = await consent_store.decisions(
+            db, [(row["recipient_index"], _consent_purpose(row)) for row in rows]
+        )
+        outcomes = await asyncio.gather(*(
+            _deliver(ctx, row) if verdict.allowed else _reject(db, row, verdict)
+            for row, verdict in zip(rows, verdicts, strict=True)
+        ))
+        delivered = [row["id"] for row, outcome in zip(rows, outcomes, strict=True) if outcome]
+        # Recorded once the batch is through: a worker dying in between re-sends those
+        # messages after the lease (at-least-once), it never loses one.
+        await db.execute(QUERIES.mark_sent, delivered)
+        sent += len(delivered)
+        for campaign_id in {row["campaign_id"] for row in rows} - {None}:
+            await db.execute(QUERIES.finish_campaign, campaign_id)
+    # Out of time with work left: hand over to a fresh job rather than hit arq's job timeout.
+    settings: Settings = ctx["settings"]
+    await enqueue_deliver_due(ctx["redis"], settings.queue_name, f"next:{uuid.uuid4()}")
+    return sent
+
+
+async def fan_out_campaign(ctx: dict[str, Any], campaign_id: str) -> int:
+    created = await fan_out(ctx["db"], ctx["settings"], uuid.UUID(campaign_id))
+    settings: Settings = ctx["settings"]
+    await enqueue_deliver_due(ctx["redis"], settings.queue_name, f"fanned:{uuid.uuid4()}")
+    return created
+
+
+def _consent_purpose(row: asyncpg.Record) -> str:
+    # The double opt-in email itself needs only what operations mail needs.
+    return "operations" if row["kind"] == "confirmation" else str(row["purpose"])
+
+
+async def _reject(db: asyncpg.Pool, row: asyncpg.Record, verdict: Decision) -> bool:
+    assert verdict.refusal is not None
+    reason = f"consent:{verdict.refusal.value}"
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute(QUERIES.mark_rejected, row["id"], reason)
+        await audit.record(
+            conn, actor="worker", action="message.reject", object_type="message",
+            object_id=str(row["id"]), outcome=verdict.refusal.value, detail=row["purpose"],
+        )
+    log.info("message %s rejected before sending: %s", row["id"], reason)
+    return False
+
+
+async def _deliver(ctx: dict[str, Any], row: asyncpg.Record) -> bool:
+    """Sends one claimed message; True when the relay took it, else the failure is recorded."""
+    settings: Settings = ctx["settings"]
+    db: asyncpg.Pool = ctx["db"]
+    mid: uuid.UUID = row["id"]
+    aad = mid.bytes
+    keyring = settings.keyring
+    recipient = keyring.open(row["recipient_sealed"], aad + b"recipient").decode()
+    token = keyring.open(row["token_sealed"], aad + b"token").decode()
+    headers = None
+    if row["unsubscribe_sealed"] is not None:
+        unsubscribe = keyring.open(row["unsubscribe_sealed"], aad + b"unsubscribe").decode()
+        # RFC 8058 one-click: mail providers POST "List-Unsubscribe=One-Click" to this URL.
+        headers = {
+            "List-Unsubscribe": f"<{settings.public_base_url}/u/{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+    link_path = "c" if row["kind"] == "confirmation" else "p"
+    teaser = await _teaser(ctx, row["campaign_id"]) if row["campaign_id"] else None
+    envelope = ctx["composer"].render(
+        recipient=recipient, subject=row["subject"], kind=row["kind"], teaser=teaser,
+        link_url=f"{settings.public_base_url}/{link_path}/{token}", extra_headers=headers,
+    )
+    try:
+        await ctx["smtp"].send(envelope)
+    except DeliveryError as exc:
+        await _record_failure(db, row, exc)
+        return False
+    return True
+
+
+async def _teaser(ctx: dict[str, Any], campaign_id: uuid.UUID) -> str | None:
+    # A campaign's teaser never changes once created: read it once per worker.
+    cache: dict[uuid.UUID, str | None] = ctx.setdefault("teasers", {})
+    if campaign_id not in cache:
+        cache[campaign_id] = await ctx["db"].fetchval(QUERIES.campaign_teaser, campaign_id)
+    return cache[campaign_id]
+
+
+async def _record_failure(db: asyncpg.Pool, row: asyncpg.Record, exc: DeliveryError) -> None:
+    mid = row["id"]
+    step = next_step(exc.failure, row["attempts"], row["seconds_until_give_up"])
+    error_class = exc.failure.error_class.value
+    if step.retry:
+        await db.execute(QUERIES.mark_retrying, mid, step.delay_seconds, error_class)
+        log.info("message %s retrying in %.0fs: %s", mid, step.delay_seconds, error_class)
+        return
+    if exc.failure.error_class not in (ErrorClass.PERMANENT, ErrorClass.MAILBOX_UNKNOWN):
+        error_class = f"{error_class}+{ErrorClass.GAVE_UP.value}"
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute(QUERIES.mark_failed, mid, error_class)
+        if exc.failure.error_class is ErrorClass.MAILBOX_UNKNOWN:
+            # A hard bounce (5.1.x): the address gets nothing more, for any purpose.
+            added = await conn.fetchval(
+                QUERIES.insert_suppression, row["recipient_index"], "hard_bounce",
+                exc.failure.enhanced,
+            )
+            if added is not None:
+                await audit.record(
+                    conn, actor="relay", action="suppression.add", object_type="recipient",
+                    object_id=row["recipient_index"].hex(), outcome="hard_bounce",
+                    detail=exc.failure.enhanced,
+                )
+    log.info("message %s failed: %s", mid, error_class)
+
+
+async def sweep_outbox(ctx: dict[str, Any]) -> bool:
+    """Recovers what Redis or a dead worker lost: reclaims expired leases, and starts a delivery
+    job whenever anything is due (retries come due this way too: none waits in Redis)."""
+    db: asyncpg.Pool = ctx["db"]
+    await db.execute(QUERIES.reclaim_lost_sends)
+    due: bool = await db.fetchval(QUERIES.any_due)
+    if due:
+        settings: Settings = ctx["settings"]
+        await enqueue_deliver_due(ctx["redis"], settings.queue_name, f"sweep:{uuid.uuid4()}")
+    return due
+
+
+async def purge_expired(ctx: dict[str, Any]) -> str:
+    return str(await ctx["db"].execute(QUERIES.purge_expired_content))
+
+
+def build_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -> Worker:
+    options: dict[str, Any] = {
+        "functions": [
+            func(deliver_due, name=DELIVER_DUE, max_tries=3),
+            func(fan_out_campaign, name=FAN_OUT, max_tries=5),
+        ],
+        "cron_jobs": [
+            cron(sweep_outbox, second=set(range(0, 60, 5)), unique=True),
+            cron(purge_expired, second={30}, unique=True),
+        ],
+        "redis_settings": redis_settings(settings),
+        "queue_name": settings.queue_name,
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "ctx": {"settings": settings},
+        "burst": burst,
+        # Concurrent batch jobs; the SMTP pool, not this, bounds concurrent sends.
+        "max_jobs": settings.worker_concurrency,
+        # arq's 0.5 s default poll adds up to half a second to every reminder.
+        "poll_delay": 0.05,
+        # Results are never read; keeping none also lets a job id be reused for the next attempt.
+        "keep_result": 0,
+        "job_timeout": LEASE_SECONDS,
+        "log_results": False,
+    }
+    options.update(overrides)
+    return Worker(**options)

@@ -1,0 +1,159 @@
+"""Test fixtures: a real PostgreSQL database built by the migrations, a real Redis, and a real
+SMTP relay that requires STARTTLS with a certificate from a CA made for the test run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+
+from service.app import create_app
+from service.auth import create_api_key
+from service.config import Settings
+from service.crypto import Keyring
+from service.devcerts import CertFiles, make_test_pki
+from service.devrelay import Mailbox, start_relay
+from service.migrations import migrate
+from service.worker import build_worker
+
+ADMIN_DSN = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_DB = f"hipaa_mail_test_{os.getpid()}"
+TEST_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def _dsn(database: str) -> str:
+    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    async def create() -> None:
+        conn = await asyncpg.connect(ADMIN_DSN)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}"')
+        await conn.execute(f'CREATE DATABASE "{TEST_DB}"')
+        await conn.close()
+        await migrate(_dsn(TEST_DB))
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(ADMIN_DSN)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+        await conn.close()
+
+    asyncio.run(create())
+    yield _dsn(TEST_DB)
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
+    return make_test_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def rogue_pki(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
+    """A CA the service does not trust, issuing a certificate for the right host name."""
+    return make_test_pki(tmp_path_factory.mktemp("rogue-pki"))
+
+
+@pytest.fixture
+def mailbox() -> Mailbox:
+    return Mailbox()
+
+
+@pytest.fixture
+def relay(mailbox: Mailbox, pki: CertFiles) -> Iterator[int]:
+    port = free_port()
+    controller = start_relay(mailbox, "127.0.0.1", port, pki)
+    yield port
+    controller.stop()
+
+
+@pytest.fixture
+async def clean_db(database_url: str) -> AsyncIterator[None]:
+    conn = await asyncpg.connect(database_url)
+    tables = await conn.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        " AND tablename <> 'schema_migrations'"
+    )
+    if tables:
+        names = ", ".join(f'"{t["tablename"]}"' for t in tables)
+        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    await conn.close()
+    yield
+
+
+@pytest.fixture
+async def redis_client() -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(TEST_REDIS)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(
+    database_url: str, relay: int, pki: CertFiles, clean_db: None, redis_client: aioredis.Redis
+) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=TEST_REDIS,
+        smtp_host="127.0.0.1",
+        smtp_port=relay,
+        smtp_tls="starttls",
+        smtp_ca_file=str(pki.ca_cert),
+        smtp_timeout=5.0,
+        mail_from="Riverside Clinic <no-reply@clinic.test>",
+        clinic_name="Riverside Clinic",
+        public_base_url="https://portal.clinic.test",
+        keyring=Keyring.generate(),
+        queue_name=f"test-queue-{uuid.uuid4().hex}",
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://portal.clinic.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def keys(app: Starlette) -> dict[str, str]:
+    pool = app.state.resources.db
+    return {
+        role: await create_api_key(pool, role, f"test {role}")  # type: ignore[arg-type]
+        for role in ("sender", "marketer", "admin")
+    }
+
+
+
+async def run_worker(settings: Settings) -> None:
+    """Drains the queue with a real in-process arq worker in burst mode."""
+    worker = build_worker(settings, burst=True, poll_delay=0, handle_signals=False)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+

@@ -1,0 +1,50 @@
+"""Small shared test helpers."""
+
+from __future__ import annotations
+
+import re
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+
+REMINDER: dict[str, Any] = {
+    "to": "pat.jones@example.org",
+    "purpose": "treatment",
+    "subject": "Upcoming Appointment Reminder",
+    "content": "Cardiology follow-up with Dr. Rivera on Tuesday at 10:30.",
+}
+
+PORTAL_LINK = re.compile(r"https://portal\.clinic\.test/p/([A-Za-z0-9_-]{43})")
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def send(client: httpx.AsyncClient, key: str, body: dict[str, Any] | None = None,
+               **headers: str) -> httpx.Response:
+    return await client.post(
+        "/v1/messages", json=body if body is not None else REMINDER,
+        headers={**auth(key), **headers},
+    )
+
+
+def parse_mail(data: bytes) -> EmailMessage:
+    parsed = message_from_bytes(data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def mail_text(mail: EmailMessage) -> str:
+    return "\n".join(
+        part.get_content() for part in mail.walk() if part.get_content_maintype() == "text"
+    )
+
+
+def portal_token(data: bytes) -> str:
+    found = PORTAL_LINK.findall(mail_text(parse_mail(data)))
+    assert found, "no portal link in the email"
+    assert len(set(found)) == 1
+    return str(found[0])

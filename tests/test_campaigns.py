@@ -1,0 +1,238 @@
+"""Campaigns end to end through the real STARTTLS relay: upload, consent-filtered fan-out,
+paced sending, pause within a second, resume, totals, and nothing recipient-level back out."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import re
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from service.config import Settings
+from service.consent_store import email_index
+from service.devrelay import Mailbox
+from service.worker import build_worker
+from tests.conftest import run_worker
+from tests.helpers import auth, parse_mail, portal_token
+
+AUTHORIZED = [f"fan{n}@example.org" for n in range(150)]
+UNAUTHORIZED = [f"stranger{n}@example.org" for n in range(40)]
+
+
+async def authorize_all(app: Starlette, addresses: list[str], key_id: uuid.UUID) -> None:
+    """Setup only: confirmed marketing authorizations written straight into the ledger."""
+    db = app.state.resources.db
+    keyring = app.state.resources.settings.keyring
+    for address in addresses:
+        contact_id, auth_id = uuid.uuid4(), uuid.uuid4()
+        index = email_index(keyring, address)
+        await db.execute(
+            "INSERT INTO contacts (id, email_index, email_sealed, created_by)"
+            " VALUES ($1, $2, $3, $4)",
+            contact_id, index, keyring.seal(address.encode(), contact_id.bytes + b"email"), key_id)
+        await db.execute(
+            "INSERT INTO marketing_authorizations (id, contact_id, information_used, used_by,"
+            " purpose_description, expires_at, signed_at, revocation_right_noted, remuneration,"
+            " document_sha256, confirm_token_hash, created_by) VALUES ($1, $2, 'email', 'clinic',"
+            " 'newsletter', now() + interval '1 year', now(), true, false, $3, $4, $5)",
+            auth_id, contact_id, hashlib.sha256(address.encode()).digest(),
+            hashlib.sha256(b"c" + address.encode()).digest(), key_id)
+        for action in ("grant", "confirm"):
+            await db.execute(
+                "INSERT INTO consent_events (contact_id, purpose, action, source, actor,"
+                " authorization_id) VALUES ($1, 'marketing', $2, 'paper', 'test', $3)",
+                contact_id, action, auth_id)
+
+
+async def marketer_key_id(app: Starlette) -> uuid.UUID:
+    key_id: uuid.UUID = await app.state.resources.db.fetchval(
+        "SELECT id FROM api_keys WHERE role = 'marketer'")
+    return key_id
+
+
+async def create(client: httpx.AsyncClient, key: str, **changes: Any) -> str:
+    body = {"name": "Spring newsletter", "subject": "Our Spring Newsletter",
+            "teaser": "News and hours from Riverside Clinic",
+            "content": "Our new parking garage opens in April.", "rate_per_second": 1000}
+    body.update(changes)
+    response = await client.post("/v1/campaigns", json=body, headers=auth(key))
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def audience_csv(addresses: list[str]) -> bytes:
+    lines = ["email,name,external_id"] + [f"{a},Someone,{n}" for n, a in enumerate(addresses)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def upload(client: httpx.AsyncClient, key: str, campaign: str, data: bytes) -> Any:
+    response = await client.post(f"/v1/campaigns/{campaign}/audience", content=data,
+                                 headers={**auth(key), "Content-Type": "text/csv"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def progress(client: httpx.AsyncClient, key: str, campaign: str) -> Any:
+    response = await client.get(f"/v1/campaigns/{campaign}", headers=auth(key))
+    assert response.status_code == 200
+    return response.json()
+
+
+async def test_campaign_reaches_only_the_authorized_each_with_own_links(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    await authorize_all(app, AUTHORIZED, await marketer_key_id(app))
+    campaign = await create(client, keys["marketer"])
+    rows = AUTHORIZED + UNAUTHORIZED + ["not an address", "x@y", AUTHORIZED[0].upper()]
+    report = await upload(client, keys["marketer"], campaign, audience_csv(rows))
+    assert report == {"rows": 193, "accepted": 190, "duplicates": 1, "invalid": 2,
+                      "invalid_lines": [192, 193]}
+    assert (await client.post(f"/v1/campaigns/{campaign}/send",
+                              headers=auth(keys["marketer"]))).status_code == 202
+    await run_worker(settings)
+
+    delivered = {rcpt: data for _, rcpts, data in mailbox.messages for rcpt in rcpts}
+    assert set(delivered) == set(AUTHORIZED)
+    tokens, unsubscribes = set(), set()
+    for data in delivered.values():
+        mail = parse_mail(data)
+        assert mail["Subject"] == "Our Spring Newsletter"
+        assert "parking garage" not in data.decode()
+        tokens.add(portal_token(data))
+        unsubscribes.add(mail["List-Unsubscribe"])
+    assert len(tokens) == len(unsubscribes) == 150
+    page = await client.post(f"/p/{next(iter(tokens))}")
+    assert "Our new parking garage opens in April." in page.text
+
+    state = await progress(client, keys["marketer"], campaign)
+    numbers = state["progress"]
+    assert state["status"] == "done"
+    assert numbers["staged"] == 190
+    assert numbers["excluded"] == {"no_authorization": 40}
+    assert numbers["sent"] == 150
+    assert numbers["queued"] == numbers["retrying"] == numbers["failed"] == 0
+    assert numbers["sent"] + sum(numbers["excluded"].values()) == numbers["staged"]
+    assert "fan0@example.org" not in str(state)
+
+
+async def test_pause_stops_within_a_second_and_resume_finishes(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    await authorize_all(app, AUTHORIZED, await marketer_key_id(app))
+    campaign = await create(client, keys["marketer"], rate_per_second=40)
+    await upload(client, keys["marketer"], campaign, audience_csv(AUTHORIZED))
+    worker = build_worker(replace(settings), poll_delay=0.02, handle_signals=False)
+    running = asyncio.create_task(worker.main())
+    try:
+        await client.post(f"/v1/campaigns/{campaign}/send", headers=auth(keys["marketer"]))
+        started = asyncio.get_running_loop().time()
+        while len(mailbox.messages) < 30:
+            assert asyncio.get_running_loop().time() - started < 20, (
+                await progress(client, keys["marketer"], campaign))
+            await asyncio.sleep(0.05)
+        paused = await client.post(f"/v1/campaigns/{campaign}/pause",
+                                   headers=auth(keys["marketer"]))
+        assert paused.status_code == 200
+        await asyncio.sleep(1.0)
+        after_a_second = len(mailbox.messages)
+        await asyncio.sleep(2.0)
+        assert len(mailbox.messages) == after_a_second < 150
+        state = await progress(client, keys["marketer"], campaign)
+        assert state["status"] == "paused"
+        assert state["progress"]["queued"] == 150 - after_a_second
+
+        resumed = await client.post(f"/v1/campaigns/{campaign}/resume",
+                                    headers=auth(keys["marketer"]))
+        assert resumed.status_code == 200
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(mailbox.messages) < 150 and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    finally:
+        await worker.close()
+        running.cancel()
+    recipients = [r for _, rcpts, _ in mailbox.messages for r in rcpts]
+    assert sorted(recipients) == sorted(AUTHORIZED)  # everyone once, nobody twice
+    for _ in range(50):
+        if (await progress(client, keys["marketer"], campaign))["status"] == "done":
+            break
+        await asyncio.sleep(0.1)
+    assert (await progress(client, keys["marketer"], campaign))["progress"]["sent"] == 150
+
+
+async def test_cancel_rejects_what_is_left(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    await authorize_all(app, AUTHORIZED[:20], await marketer_key_id(app))
+    campaign = await create(client, keys["marketer"], rate_per_second=0.5,
+                            scheduled_at=(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+                            .isoformat())
+    await upload(client, keys["marketer"], campaign, audience_csv(AUTHORIZED[:20]))
+    await client.post(f"/v1/campaigns/{campaign}/send", headers=auth(keys["marketer"]))
+    await run_worker(settings)  # fans out; nothing is due before the scheduled start
+    assert mailbox.messages == []
+    cancelled = await client.post(f"/v1/campaigns/{campaign}/cancel",
+                                  headers=auth(keys["marketer"]))
+    assert cancelled.status_code == 200
+    numbers = (await progress(client, keys["marketer"], campaign))["progress"]
+    assert numbers["rejected"] == 20 and numbers["queued"] == 0
+
+
+async def test_campaigns_are_private_to_their_marketer(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str],
+) -> None:
+    from service.auth import create_api_key
+
+    campaign = await create(client, keys["marketer"])
+    other = await create_api_key(app.state.resources.db, "marketer", "other team")
+    assert (await client.get(f"/v1/campaigns/{campaign}", headers=auth(other))).status_code == 404
+    assert (await client.get(f"/v1/campaigns/{campaign}",
+                             headers=auth(keys["admin"]))).status_code == 200
+    assert (await client.post("/v1/campaigns", json={}, headers=auth(keys["sender"]))
+            ).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [({"subject": "Your HIV clinic news"}, 422), ({"teaser": "Diabetes tips inside"}, 422),
+     ({"rate_per_second": 0}, 422), ({"links": ["http://plain.example"]}, 422),
+     ({"content": None, "teaser": None}, 422)],
+)
+async def test_campaign_validation(
+    client: httpx.AsyncClient, keys: dict[str, str], change: dict[str, Any], status: int,
+) -> None:
+    body = {"name": "n", "subject": "Our Spring Newsletter", "content": "c", **change}
+    body = {k: v for k, v in body.items() if v is not None}
+    response = await client.post("/v1/campaigns", json=body, headers=auth(keys["marketer"]))
+    assert response.status_code == status
+    assert not re.search(r"HIV|Diabetes", response.text)
+
+
+async def test_audience_of_everyone_authorized(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    await authorize_all(app, AUTHORIZED[:30], await marketer_key_id(app))
+    # Contacts without an authorization are not selected.
+    for address in UNAUTHORIZED[:10]:
+        await client.post("/v1/contacts", json={"email": address}, headers=auth(keys["sender"]))
+    campaign = await create(client, keys["marketer"])
+    response = await client.post(f"/v1/campaigns/{campaign}/audience",
+                                 json={"select": "authorized"}, headers=auth(keys["marketer"]))
+    assert response.status_code == 200
+    assert (response.json()["rows"], response.json()["accepted"]) == (40, 30)
+    await client.post(f"/v1/campaigns/{campaign}/send", headers=auth(keys["marketer"]))
+    await run_worker(settings)
+    assert sorted(r for _, rcpts, _ in mailbox.messages for r in rcpts) == sorted(AUTHORIZED[:30])
+    bad = await client.post(f"/v1/campaigns/{campaign}/audience", json={"select": "everyone"},
+                            headers=auth(keys["marketer"]))
+    assert bad.status_code in (409, 422)

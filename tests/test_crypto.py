@@ -1,0 +1,100 @@
+"""Envelope encryption, token-bound content keys, answers and tokens."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from service.crypto import (
+    DecryptionError,
+    Keyring,
+    check_answer,
+    decode_token,
+    hash_answer,
+    new_token,
+    token_hash,
+)
+
+
+def test_seal_round_trips_and_is_not_plaintext() -> None:
+    keyring = Keyring.generate()
+    blob = keyring.seal(b"patient@example.org", b"row-1")
+    assert b"patient@example.org" not in blob
+    assert keyring.open(blob, b"row-1") == b"patient@example.org"
+
+
+def test_nonce_is_fresh_every_time() -> None:
+    keyring = Keyring.generate()
+    assert keyring.seal(b"same", b"a") != keyring.seal(b"same", b"a")
+
+
+@pytest.mark.parametrize("tamper", ["aad", "flip", "truncate", "kid"])
+def test_tampering_is_detected(tamper: str) -> None:
+    keyring = Keyring.generate()
+    blob = keyring.seal(b"secret", b"row-1")
+    aad = b"row-1"
+    if tamper == "aad":
+        aad = b"row-2"  # a ciphertext moved to another row does not open
+    elif tamper == "flip":
+        blob = blob[:-1] + bytes([blob[-1] ^ 1])
+    elif tamper == "truncate":
+        blob = blob[:10]
+    elif tamper == "kid":
+        blob = blob[:2] + b"x" + blob[3:]
+    with pytest.raises(DecryptionError):
+        keyring.open(blob, aad)
+
+
+def test_content_needs_the_token_as_well_as_the_master_key() -> None:
+    keyring = Keyring.generate()
+    _, raw = new_token()
+    _, other = new_token()
+    aad = uuid.uuid4().bytes
+    blob = keyring.seal_for_token(b"results are ready", raw, aad)
+    assert keyring.open_with_token(blob, raw, aad) == b"results are ready"
+    with pytest.raises(DecryptionError):
+        keyring.open_with_token(blob, other, aad)
+    with pytest.raises(DecryptionError):
+        keyring.open(blob, aad)  # the master key alone is not enough
+
+
+def test_old_keys_stay_readable_after_rotation() -> None:
+    old = Keyring({"k1": b"1" * 32}, active="k1")
+    blob = old.seal(b"x", b"a")
+    rotated = Keyring({"k2": b"2" * 32, "k1": b"1" * 32}, active="k2")
+    assert rotated.open(blob, b"a") == b"x"
+    assert rotated.kid_of(rotated.seal(b"x", b"a")) == "k2"
+    with pytest.raises(DecryptionError):
+        Keyring({"k2": b"2" * 32}, active="k2").open(blob, b"a")
+
+
+def test_tokens_are_32_random_bytes_and_only_hashes_are_kept() -> None:
+    token, raw = new_token()
+    assert len(raw) == 32 and len(token) == 43
+    assert decode_token(token) == raw
+    assert token_hash(raw) != raw and len(token_hash(raw)) == 32
+    assert decode_token("short") is None
+    assert decode_token("!" * 43) is None
+    assert new_token()[1] != raw
+
+
+def test_answers_are_salted_and_normalised() -> None:
+    stored = hash_answer("1980-03-14")
+    assert b"1980" not in stored
+    assert hash_answer("1980-03-14") != stored  # salted
+    assert check_answer(" 1980-03-14 ", stored)
+    assert not check_answer("1980-03-15", stored)
+    assert check_answer("Blue Heron", hash_answer("blue heron"))
+
+
+def test_lookup_digests_survive_rotation() -> None:
+    """Putting a new key in front (rotation) must not change the address index: otherwise an
+    opted-out or suppressed address would look unknown and be mailed."""
+    from service.consent_store import email_index
+
+    old = Keyring({"k1": b"1" * 32}, active="k1")
+    rotated = Keyring({"k2": b"2" * 32, "k1": b"1" * 32}, active="k2")
+    assert email_index(old, "pat@example.org") == email_index(rotated, "Pat@Example.org")
+    assert email_index(Keyring({"k9": b"9" * 32}, active="k9"), "pat@example.org") != \
+        email_index(old, "pat@example.org")

@@ -1,0 +1,48 @@
+"""openapi.yaml is valid, served, and lists exactly the routes the app has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import yaml
+from openapi_spec_validator import validate
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+
+from service.health import OPENAPI_PATH
+
+
+def spec() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(OPENAPI_PATH.read_text())
+    return loaded
+
+
+def app_operations(app: Starlette) -> set[tuple[str, str]]:
+    operations = set()
+    for route in app.routes:
+        if isinstance(route, Route):
+            for method in route.methods or ():
+                if method != "HEAD":
+                    operations.add((route.path, method.lower()))
+        elif isinstance(route, Mount):
+            operations.add((route.path + "/portal.css", "get"))
+    return operations
+
+
+def test_spec_is_valid_openapi() -> None:
+    validate(spec())
+
+
+async def test_spec_matches_the_routes(app: Starlette) -> None:
+    documented = {
+        (path, method) for path, item in spec()["paths"].items()
+        for method in item if method in ("get", "post", "put", "patch", "delete")
+    }
+    assert documented == app_operations(app)
+
+
+async def test_spec_is_served(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.yaml")
+    assert response.status_code == 200
+    assert yaml.safe_load(response.text)["openapi"].startswith("3.")
