@@ -12,11 +12,12 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from service import health
-from service.api import campaigns, contacts, messages, subjects
+from service import health, prometheus
+from service.admin import dashboard
+from service.api import campaigns, contacts, messages, metrics, subjects
 from service.config import Settings
 from service.middleware import AccessLog, CatchAll, SecurityHeaders
-from service.portal import preferences, secure_message
+from service.portal import preferences, secure_message, tracking
 from service.problems import Problem, http_exception_handler, problem_handler
 from service.resources import open_resources
 
@@ -50,6 +51,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/campaigns/{campaign_id}/pause", campaigns.pause_campaign, methods=["POST"]),
         Route("/v1/campaigns/{campaign_id}/resume", campaigns.resume_campaign, methods=["POST"]),
         Route("/v1/campaigns/{campaign_id}/cancel", campaigns.cancel_campaign, methods=["POST"]),
+        Route("/v1/campaigns/{campaign_id}/metrics", metrics.campaign_metrics, methods=["GET"]),
+        Route("/v1/metrics", metrics.all_metrics, methods=["GET"]),
         Route("/v1/admin/subjects", subjects.list_subjects, methods=["GET"]),
         Route("/v1/admin/subjects", subjects.add_subject, methods=["POST"]),
         Route("/v1/admin/subjects/{subject_id}", subjects.remove_subject, methods=["DELETE"]),
@@ -59,11 +62,24 @@ def create_app(settings: Settings) -> Starlette:
         Route("/u/{token}", preferences.unsubscribe, methods=["POST"]),
         Route("/c/{token}", preferences.confirm_page, methods=["GET"]),
         Route("/c/{token}", preferences.confirm, methods=["POST"]),
+        Route("/t/o/{token}", tracking.open_pixel, methods=["GET"]),
+        Route("/t/c/{token}", tracking.click, methods=["GET"]),
+        Route("/admin", dashboard.show, methods=["GET"]),
+        Route("/admin/login", dashboard.sign_in_page, methods=["GET"]),
+        Route("/admin/login", dashboard.sign_in, methods=["POST"]),
+        Route("/admin/logout", dashboard.sign_out, methods=["POST"]),
+        Route("/metrics", prometheus.metrics, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(
+    request_stats = prometheus.RequestStats()
+    app = Starlette(
         routes=routes,
-        middleware=[Middleware(AccessLog), Middleware(SecurityHeaders), Middleware(CatchAll)],
+        middleware=[
+            Middleware(AccessLog, stats=request_stats), Middleware(SecurityHeaders),
+            Middleware(CatchAll),
+        ],
         exception_handlers={Problem: problem_handler, HTTPException: http_exception_handler},
         lifespan=lifespan,
     )
+    app.state.request_stats = request_stats
+    return app

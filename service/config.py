@@ -55,6 +55,8 @@ class Settings:
     verification_max_failures: int = 5
     retry_give_up_seconds: int = 48 * 3600
     subject_mode: SubjectMode = "detector"
+    # Smallest count shown as it is; 1 .. k-1 become "<k" (CMS cell-size suppression).
+    metrics_min_cell: int = 11
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -90,6 +92,9 @@ class Settings:
             ),
             portal_ttl_seconds=_int(
                 env, "PORTAL_TTL_SECONDS", defaults.portal_ttl_seconds, 60, 365 * 24 * 3600
+            ),
+            metrics_min_cell=_int(
+                env, "METRICS_MIN_CELL", defaults.metrics_min_cell, 2, 1000
             ),
             subject_mode=_choice(env, "SUBJECT_MODE", ("detector", "allowlist"), "detector"),  # type: ignore[arg-type]
         )

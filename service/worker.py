@@ -19,9 +19,11 @@ from arq.worker import func
 
 from service import audit, consent_store
 from service.config import Settings
+from service.delivery.campaign_look import NO_CAMPAIGN, CampaignLook
 from service.delivery.compose import Composer
 from service.delivery.retry import ErrorClass, next_step
 from service.delivery.smtp import DeliveryError, RelayConfig, SmtpPool
+from service.engagement import counters
 from service.fanout import fan_out
 from service.jobs import DELIVER_DUE, FAN_OUT, enqueue_deliver_due
 from service.policy.consent import Decision
@@ -148,10 +150,12 @@ async def _deliver(ctx: dict[str, Any], row: asyncpg.Record) -> bool:
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
     link_path = "c" if row["kind"] == "confirmation" else "p"
-    teaser = await _teaser(ctx, row["campaign_id"]) if row["campaign_id"] else None
+    look = await _campaign_look(ctx, row["campaign_id"]) if row["campaign_id"] else NO_CAMPAIGN
+    links, pixel = look.tracked_links(settings.public_base_url, keyring, row["campaign_id"])
     envelope = ctx["composer"].render(
-        recipient=recipient, subject=row["subject"], kind=row["kind"], teaser=teaser,
+        recipient=recipient, subject=row["subject"], kind=row["kind"], teaser=look.teaser,
         link_url=f"{settings.public_base_url}/{link_path}/{token}", extra_headers=headers,
+        links=links, pixel_url=pixel,
     )
     try:
         await ctx["smtp"].send(envelope)
@@ -161,11 +165,12 @@ async def _deliver(ctx: dict[str, Any], row: asyncpg.Record) -> bool:
     return True
 
 
-async def _teaser(ctx: dict[str, Any], campaign_id: uuid.UUID) -> str | None:
-    # A campaign's teaser never changes once created: read it once per worker.
-    cache: dict[uuid.UUID, str | None] = ctx.setdefault("teasers", {})
+async def _campaign_look(ctx: dict[str, Any], campaign_id: uuid.UUID) -> CampaignLook:
+    # A campaign's email never changes once created: read it once per worker.
+    cache: dict[uuid.UUID, CampaignLook] = ctx.setdefault("campaign_looks", {})
     if campaign_id not in cache:
-        cache[campaign_id] = await ctx["db"].fetchval(QUERIES.campaign_teaser, campaign_id)
+        row = await ctx["db"].fetchrow(QUERIES.campaign_look, campaign_id)
+        cache[campaign_id] = CampaignLook(row["teaser"], tuple(row["links"]), row["tracking"])
     return cache[campaign_id]
 
 
@@ -209,7 +214,13 @@ async def sweep_outbox(ctx: dict[str, Any]) -> bool:
 
 
 async def purge_expired(ctx: dict[str, Any]) -> str:
+    await ctx["db"].execute(QUERIES.purge_admin_sessions)
     return str(await ctx["db"].execute(QUERIES.purge_expired_content))
+
+
+async def flush_engagement(ctx: dict[str, Any]) -> int:
+    """Moves the open and click counters from Redis into PostgreSQL (every 5 s)."""
+    return await counters.flush(ctx["redis"], ctx["db"])
 
 
 def build_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -> Worker:
@@ -221,6 +232,7 @@ def build_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -
         "cron_jobs": [
             cron(sweep_outbox, second=set(range(0, 60, 5)), unique=True),
             cron(purge_expired, second={30}, unique=True),
+            cron(flush_engagement, second=set(range(2, 60, 5)), unique=True),
         ],
         "redis_settings": redis_settings(settings),
         "queue_name": settings.queue_name,

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import re
-import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -16,73 +14,21 @@ import pytest
 from starlette.applications import Starlette
 
 from service.config import Settings
-from service.consent_store import email_index
 from service.devrelay import Mailbox
 from service.worker import build_worker
+from tests.campaign_setup import (
+    audience_csv,
+    authorize_all,
+    create,
+    marketer_key_id,
+    progress,
+    upload,
+)
 from tests.conftest import run_worker
 from tests.helpers import auth, parse_mail, portal_token
 
 AUTHORIZED = [f"fan{n}@example.org" for n in range(150)]
 UNAUTHORIZED = [f"stranger{n}@example.org" for n in range(40)]
-
-
-async def authorize_all(app: Starlette, addresses: list[str], key_id: uuid.UUID) -> None:
-    """Setup only: confirmed marketing authorizations written straight into the ledger."""
-    db = app.state.resources.db
-    keyring = app.state.resources.settings.keyring
-    for address in addresses:
-        contact_id, auth_id = uuid.uuid4(), uuid.uuid4()
-        index = email_index(keyring, address)
-        await db.execute(
-            "INSERT INTO contacts (id, email_index, email_sealed, created_by)"
-            " VALUES ($1, $2, $3, $4)",
-            contact_id, index, keyring.seal(address.encode(), contact_id.bytes + b"email"), key_id)
-        await db.execute(
-            "INSERT INTO marketing_authorizations (id, contact_id, information_used, used_by,"
-            " purpose_description, expires_at, signed_at, revocation_right_noted, remuneration,"
-            " document_sha256, confirm_token_hash, created_by) VALUES ($1, $2, 'email', 'clinic',"
-            " 'newsletter', now() + interval '1 year', now(), true, false, $3, $4, $5)",
-            auth_id, contact_id, hashlib.sha256(address.encode()).digest(),
-            hashlib.sha256(b"c" + address.encode()).digest(), key_id)
-        for action in ("grant", "confirm"):
-            await db.execute(
-                "INSERT INTO consent_events (contact_id, purpose, action, source, actor,"
-                " authorization_id) VALUES ($1, 'marketing', $2, 'paper', 'test', $3)",
-                contact_id, action, auth_id)
-
-
-async def marketer_key_id(app: Starlette) -> uuid.UUID:
-    key_id: uuid.UUID = await app.state.resources.db.fetchval(
-        "SELECT id FROM api_keys WHERE role = 'marketer'")
-    return key_id
-
-
-async def create(client: httpx.AsyncClient, key: str, **changes: Any) -> str:
-    body = {"name": "Spring newsletter", "subject": "Our Spring Newsletter",
-            "teaser": "News and hours from Riverside Clinic",
-            "content": "Our new parking garage opens in April.", "rate_per_second": 1000}
-    body.update(changes)
-    response = await client.post("/v1/campaigns", json=body, headers=auth(key))
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-def audience_csv(addresses: list[str]) -> bytes:
-    lines = ["email,name,external_id"] + [f"{a},Someone,{n}" for n, a in enumerate(addresses)]
-    return ("\n".join(lines) + "\n").encode()
-
-
-async def upload(client: httpx.AsyncClient, key: str, campaign: str, data: bytes) -> Any:
-    response = await client.post(f"/v1/campaigns/{campaign}/audience", content=data,
-                                 headers={**auth(key), "Content-Type": "text/csv"})
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def progress(client: httpx.AsyncClient, key: str, campaign: str) -> Any:
-    response = await client.get(f"/v1/campaigns/{campaign}", headers=auth(key))
-    assert response.status_code == 200
-    return response.json()
 
 
 async def test_campaign_reaches_only_the_authorized_each_with_own_links(

@@ -10,6 +10,7 @@ from openapi_spec_validator import validate
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
+from service.app import STATIC_DIR
 from service.health import OPENAPI_PATH
 
 
@@ -26,7 +27,7 @@ def app_operations(app: Starlette) -> set[tuple[str, str]]:
                 if method != "HEAD":
                     operations.add((route.path, method.lower()))
         elif isinstance(route, Mount):
-            operations.add((route.path + "/portal.css", "get"))
+            operations |= {(f"{route.path}/{css.name}", "get") for css in STATIC_DIR.glob("*")}
     return operations
 
 

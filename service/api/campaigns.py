@@ -40,8 +40,8 @@ def _actor(key: ApiKey) -> str:
 def _links(body: dict[str, Any]) -> list[str]:
     links = body.get("links", [])
     if not isinstance(links, list) or len(links) > 50 or not all(
-        isinstance(u, str) and len(u) <= 2000 and urlsplit(u).scheme == "https"
-        and urlsplit(u).netloc for u in links
+        isinstance(u, str) and len(u) <= 2000 and u.isprintable() and " " not in u
+        and urlsplit(u).scheme == "https" and urlsplit(u).netloc for u in links
     ):
         raise invalid("`links` must be a list of at most 50 https URLs", fields=["links"])
     return links
@@ -97,7 +97,7 @@ async def create_campaign(request: Request) -> Response:
                         headers={"Location": f"/v1/campaigns/{campaign_id}"})
 
 
-async def _own_campaign(request: Request, *roles: str) -> tuple[Resources, ApiKey, Any]:
+async def own_campaign(request: Request, *roles: str) -> tuple[Resources, ApiKey, Any]:
     res: Resources = request.app.state.resources
     key = await require(request, *roles)  # type: ignore[arg-type]
     try:
@@ -111,7 +111,7 @@ async def _own_campaign(request: Request, *roles: str) -> tuple[Resources, ApiKe
 
 
 async def upload_audience(request: Request) -> Response:
-    res, key, campaign = await _own_campaign(request, "marketer")
+    res, key, campaign = await own_campaign(request, "marketer")
     if campaign["status"] != "draft":
         raise Problem(409, "campaign-not-draft", "The audience can change only before sending")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -142,7 +142,7 @@ async def upload_audience(request: Request) -> Response:
 
 
 async def send_campaign(request: Request) -> Response:
-    res, key, campaign = await _own_campaign(request, "marketer")
+    res, key, campaign = await own_campaign(request, "marketer")
     async with res.db.acquire() as conn, conn.transaction():
         started = await conn.fetchval(QUERIES.start_campaign, campaign["id"])
         if started is None:
@@ -155,7 +155,7 @@ async def send_campaign(request: Request) -> Response:
 
 
 async def pause_campaign(request: Request) -> Response:
-    res, key, campaign = await _own_campaign(request, "marketer")
+    res, key, campaign = await own_campaign(request, "marketer")
     async with res.db.acquire() as conn, conn.transaction():
         paused = await conn.fetchval(QUERIES.pause_campaign, campaign["id"])
         if paused is None:
@@ -168,7 +168,7 @@ async def pause_campaign(request: Request) -> Response:
 
 
 async def resume_campaign(request: Request) -> Response:
-    res, key, campaign = await _own_campaign(request, "marketer")
+    res, key, campaign = await own_campaign(request, "marketer")
     async with res.db.acquire() as conn, conn.transaction():
         resumed_to = await conn.fetchval(QUERIES.resume_campaign, campaign["id"])
         if resumed_to is None:
@@ -185,7 +185,7 @@ async def resume_campaign(request: Request) -> Response:
 
 
 async def cancel_campaign(request: Request) -> Response:
-    res, key, campaign = await _own_campaign(request, "marketer")
+    res, key, campaign = await own_campaign(request, "marketer")
     async with res.db.acquire() as conn, conn.transaction():
         cancelled = await conn.fetchval(
             QUERIES.set_campaign_status, campaign["id"],
@@ -201,7 +201,7 @@ async def cancel_campaign(request: Request) -> Response:
 
 
 async def get_campaign(request: Request) -> Response:
-    res, _, campaign = await _own_campaign(request, "marketer", "admin")
+    res, _, campaign = await own_campaign(request, "marketer", "admin")
     campaign_id = campaign["id"]
     staged = await res.db.fetchval(QUERIES.audience_size, campaign_id)
     by_status = {r["status"]: r["n"] for r in

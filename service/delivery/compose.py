@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
@@ -73,7 +74,10 @@ class Composer:
     def render(
         self, *, recipient: str, subject: str, link_url: str, kind: str = "secure_message",
         teaser: str | None = None, extra_headers: dict[str, str] | None = None,
+        links: Sequence[tuple[str, str]] = (), pixel_url: str | None = None,
     ) -> Envelope:
+        """``links`` are a campaign's registered links as (destination shown, URL to follow);
+        ``pixel_url`` is its open pixel when the campaign counts opens."""
         boundary = "=_" + secrets.token_hex(16)
         headers = [
             ("From", self._from_header),
@@ -97,6 +101,11 @@ class Composer:
             parts = [
                 ("text/plain", f"{teaser}\n\n" + parts[0][1]),
                 ("text/html", _with_teaser_html(parts[1][1], teaser)),
+            ]
+        if links or pixel_url:
+            parts = [
+                ("text/plain", parts[0][1] + _links_text(links)),
+                ("text/html", _with_links_html(parts[1][1], links, pixel_url)),
             ]
         out = [f"{name}: {value}\r\n".encode() for name, value in headers]
         out.append(b"\r\n")
@@ -148,6 +157,25 @@ def _confirm_html(clinic: str, url: str) -> str:
 def _with_teaser_html(document: str, teaser: str) -> str:
     marker = "line-height:1.5\">"
     return document.replace(marker, marker + f"<p>{html.escape(teaser)}</p>", 1)
+
+
+def _links_text(links: Sequence[tuple[str, str]]) -> str:
+    return "".join(f"\n{_clean(shown)}:\n{_clean(url)}\n" for shown, url in links)
+
+
+def _with_links_html(
+    document: str, links: Sequence[tuple[str, str]], pixel_url: str | None
+) -> str:
+    extra = "".join(
+        f"<p><a href=\"{html.escape(_clean(url), quote=True)}\">{html.escape(shown)}</a></p>"
+        for shown, url in links
+    )
+    if pixel_url:
+        extra += (
+            f"<img src=\"{html.escape(_clean(pixel_url), quote=True)}\" width=\"1\" height=\"1\" "
+            "alt=\"\">"
+        )
+    return document.replace("</body>", extra + "</body>", 1)
 
 
 def _html(body: str) -> str:

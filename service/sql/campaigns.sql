@@ -33,8 +33,8 @@ UPDATE campaigns SET status = $3 WHERE id = $1 AND status = ANY($2::text[]) RETU
 UPDATE campaigns SET status = 'staging', started_at = coalesce(started_at, now())
 WHERE id = $1 AND status = 'draft' RETURNING id;
 
--- name: campaign-teaser
-SELECT teaser FROM campaigns WHERE id = $1;
+-- name: campaign-look
+SELECT teaser, links, tracking FROM campaigns WHERE id = $1;
 
 -- name: campaign-progress
 SELECT status, count(*) AS n FROM messages WHERE campaign_id = $1 GROUP BY status;

@@ -122,3 +122,16 @@ WHERE content_sealed IS NOT NULL AND expires_at <= now();
 -- Seconds until the next waiting message is due (negative when overdue, NULL when none).
 SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 FROM messages
 WHERE status IN ('queued', 'retrying');
+
+-- name: messages-by-status
+SELECT status, count(*) AS n FROM messages GROUP BY status;
+
+-- name: messages-due-now
+SELECT count(*) FROM messages
+WHERE status IN ('queued', 'retrying') AND next_attempt_at <= now();
+
+-- name: recent-delivery-latency
+-- Accepted-to-relayed seconds over the last 15 minutes, at the quantiles given in $1.
+SELECT percentile_cont($1::float8[]) WITHIN GROUP (
+           ORDER BY extract(epoch FROM sent_at - created_at))
+FROM messages WHERE status = 'sent' AND sent_at > now() - interval '15 minutes';

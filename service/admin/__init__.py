@@ -1,0 +1,1 @@
+"""The admins' dashboard: a signed-in page of aggregate campaign metrics."""

@@ -1,0 +1,1 @@
+"""Aggregate-only engagement: tracking tokens, HyperLogLog counting and the durable counters."""

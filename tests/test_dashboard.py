@@ -1,0 +1,142 @@
+"""The admins' dashboard in headless Chromium, its session cookie and forms over HTTP, and the
+Prometheus endpoint."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from starlette.applications import Starlette
+
+from service.auth import create_api_key
+from service.config import Settings
+from service.devrelay import Mailbox
+from tests.browser import browser_page, live_server, screenshot
+from tests.campaign_setup import flush, open_pixels, sent_campaign
+from tests.helpers import auth
+from tests.test_pages_browser import watch_console
+
+
+async def test_an_admin_signs_in_and_sees_the_chart_of_a_campaign_with_known_counts(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    campaign, emails = await sent_campaign(
+        app, client, keys, settings, mailbox, 40, name="Autumn newsletter")
+    await open_pixels(client, emails[:20])
+    for _, click in emails[:12]:
+        await client.get(f"/t/c/{click}")
+    await flush(app)
+    shown = (await client.get(f"/v1/campaigns/{campaign}/metrics",
+                              headers=auth(keys["admin"]))).json()
+    open_rate = f"{shown['opens']['unique_rate']['rate'] * 100:.1f}%"  # 50.0% or 47.5%
+    click_rate = f"{shown['clicks']['unique_rate']['rate'] * 100:.1f}%"
+
+    async with live_server(app) as base, browser_page() as page:
+        problems = watch_console(page)
+        await page.goto(f"{base}/admin")
+        assert page.url == f"{base}/admin/login"
+        await page.fill("#api_key", keys["marketer"])
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_selector("text=Only an admin key")
+        await page.fill("#api_key", keys["admin"])
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_selector("svg.chart")
+        assert page.url == f"{base}/admin"
+
+        chart = await page.locator("svg.chart").first.text_content() or ""
+        assert "Autumn newsletter" in chart
+        assert open_rate in chart and click_rate in chart
+        bars = page.locator("svg.chart rect.bar")
+        assert await bars.count() >= 2
+        row = await page.inner_text("tbody tr")
+        assert "Autumn newsletter" in row and "40" in row and open_rate in row
+        [cookie] = await page.context.cookies()
+        assert cookie["name"] == "hm_admin"
+        assert cookie["httpOnly"] is True
+        assert cookie["sameSite"] == "Strict"
+        await screenshot(page, "admin-dashboard")
+
+        await page.set_viewport_size({"width": 375, "height": 800})
+        await page.reload()
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0  # readable on a phone: nothing wider than the screen
+        await screenshot(page, "admin-dashboard-phone")
+
+        await page.get_by_role("button", name="Sign out").click()
+        await page.wait_for_selector("#api_key")
+        await page.goto(f"{base}/admin")
+        assert page.url == f"{base}/admin/login"
+        assert problems == []
+
+
+async def _signed_in(client: httpx.AsyncClient, key: str) -> str:
+    response = await client.post("/admin/login", data={"api_key": key})
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie
+    assert "Path=/admin" in cookie
+    return cookie.split(";")[0].split("=", 1)[1]
+
+
+async def test_sign_out_needs_the_sessions_csrf_token_and_cross_origin_posts_are_refused(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str],
+) -> None:
+    token = await _signed_in(client, keys["admin"])
+    page = await client.get("/admin")
+    assert page.status_code == 200
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert csrf is not None
+    forged = await client.post("/admin/logout", data={"csrf": "0" * 64})
+    assert forged.status_code == 403
+    assert (await client.get("/admin")).status_code == 200  # still signed in
+    foreign = await client.post("/admin/logout", data={"csrf": csrf.group(1)},
+                                headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    login_elsewhere = await client.post("/admin/login", data={"api_key": keys["admin"]},
+                                        headers={"Origin": "https://evil.example"})
+    assert login_elsewhere.status_code == 403
+    out = await client.post("/admin/logout", data={"csrf": csrf.group(1)})
+    assert out.status_code == 303
+    client.cookies.set("hm_admin", token, path="/admin")  # the old cookie, replayed
+    assert (await client.get("/admin")).headers["location"] == "/admin/login"
+
+
+async def test_a_revoked_key_ends_its_dashboard_sessions_and_bad_keys_get_nothing(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str],
+) -> None:
+    await _signed_in(client, keys["admin"])
+    await app.state.resources.db.execute(
+        "UPDATE api_keys SET revoked_at = now() WHERE role = 'admin'")
+    assert (await client.get("/admin")).status_code == 303
+    client.cookies.clear()
+    wrong = await client.post("/admin/login", data={"api_key": "hm_0123456789abcdef_nope"})
+    assert wrong.status_code == 401
+    assert "set-cookie" not in wrong.headers
+    assert (await client.get("/admin?from=junk")).status_code == 303
+
+
+async def test_prometheus_metrics_for_admins_with_no_phi_in_any_label(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    await sent_campaign(app, client, keys, settings, mailbox, 12)
+    assert (await client.get("/metrics")).status_code == 401
+    assert (await client.get("/metrics", headers=auth(keys["marketer"]))).status_code == 403
+    other = await create_api_key(app.state.resources.db, "admin", "prometheus")
+    response = await client.get("/metrics", headers=auth(other))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = response.text
+    assert 'hipaa_mail_messages{status="sent"} 12' in text
+    assert "hipaa_mail_messages_due 0" in text
+    assert "hipaa_mail_queue_jobs " in text
+    assert re.search(r'hipaa_mail_delivery_latency_seconds\{quantile="0.5"\} \d', text)
+    assert re.search(r'hipaa_mail_http_requests_total\{handler="send_campaign",'
+                     r'method="POST",code="202"\} 1', text)
+    labels = set(re.findall(r'="([^"]*)"', text))
+    assert labels
+    for value in labels:
+        assert re.fullmatch(r"[a-z_]+|[A-Z]+|\d+|[0-9.]+|\+Inf", value), value
+    assert "@" not in text and "Newsletter" not in text and "/t/" not in text

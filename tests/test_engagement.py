@@ -1,0 +1,234 @@
+"""Aggregate-only engagement end to end: a tracked campaign through the real relay, opens and
+clicks through the real endpoints, counters moved into PostgreSQL, and then every table and
+every Redis key searched for anything that could say who opened or clicked."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+
+from service.auth import create_api_key
+from service.config import Settings
+from service.devrelay import Mailbox
+from service.engagement import counters, tokens
+from tests.campaign_setup import LINK, flush, open_pixels, sent_campaign
+from tests.conftest import run_worker
+from tests.helpers import REMINDER, auth, mail_text, parse_mail, send
+
+
+def near(estimate: Any, exact: int) -> bool:
+    """HyperLogLog counts: with 4,096 registers two of a dozen messages share a register about
+    once in sixty campaigns, so a unique count may read one low; more is out of bounds."""
+    return isinstance(estimate, int) and exact - 1 <= estimate <= exact
+
+
+async def metrics(client: httpx.AsyncClient, key: str, campaign: str) -> Any:
+    response = await client.get(f"/v1/campaigns/{campaign}/metrics", headers=auth(key))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def dump_tables(database_url: str) -> dict[str, list[str]]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        names = [r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
+        return {name: sorted(str(tuple(r)) for r in await conn.fetch(f'SELECT * FROM "{name}"'))
+                for name in names}
+    finally:
+        await conn.close()
+
+
+async def dump_redis() -> list[bytes]:
+    client = aioredis.from_url("redis://127.0.0.1:6379/9")
+    try:
+        out = []
+        async for key in client.scan_iter():
+            out.append(key)
+            dumped = await client.dump(key)
+            out.append(dumped or b"")
+        return out
+    finally:
+        await client.aclose()
+
+
+def forms_of(token: str) -> list[bytes]:
+    """The token as text, and its nonce and tag in every form they could be stored in."""
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    nonce, tag = raw[18:34], raw[34:]
+    return [token.encode(), nonce, tag, nonce.hex().encode(), tag.hex().encode(),
+            base64.b64encode(nonce), base64.urlsafe_b64encode(nonce).rstrip(b"=")]
+
+
+async def test_acceptance_40_recipients_15_opens_12_clicks_and_nothing_says_who(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox, database_url: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    campaign, emails = await sent_campaign(app, client, keys, settings, mailbox, 40)
+    assert all(pixel and click for pixel, click in emails)
+    assert len({pixel for pixel, _ in emails}) == 40  # each email its own tokens
+    tables_before = await dump_tables(database_url)
+
+    caplog.set_level(logging.INFO)
+    opened = emails[:15]
+    for pixel, _ in opened + opened[:5]:  # 15 distinct messages, 5 of them opened twice
+        response = await client.get(f"/t/o/{pixel}")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "image/gif"
+    clicked = emails[10:22]
+    for _, click in clicked + clicked[:2]:  # 12 distinct messages, 2 of them clicked twice
+        response = await client.get(f"/t/c/{click}")
+        assert response.status_code == 302
+        assert response.headers["location"] == LINK
+        assert response.headers["referrer-policy"] == "no-referrer"
+
+    redis_before_flush = await dump_redis()
+    await flush(app)
+    shown = await metrics(client, keys["marketer"], campaign)
+
+    assert shown["delivered"] == 40
+    opens, clicks = shown["opens"], shown["clicks"]
+    assert near(opens["unique"], 15)
+    assert opens["total"] == 20
+    assert opens["unique_rate"] == {"rate": opens["unique"] / 40, "of": 40}
+    assert near(clicks["unique"], 12)
+    [link] = clicks["links"]
+    assert link["url"] == LINK
+    assert near(link["unique"], 12)
+    assert link["total"] == 14
+    assert link["unique_rate"] == {"rate": link["unique"] / 40, "of": 40}
+
+    # Nothing per event or per recipient: the only table the hits changed is the aggregate,
+    # and no token, nonce or tag is anywhere in PostgreSQL or Redis, in any encoding.
+    tables_after = await dump_tables(database_url)
+    changed = {name for name in tables_after if tables_after[name] != tables_before.get(name)}
+    assert changed == {"engagement"}
+    assert len(tables_after["engagement"]) == 2  # opens and the link, for today: no more
+    everything = "\n".join(line for rows in tables_after.values() for line in rows).encode()
+    everything += b"\n".join(redis_before_flush) + b"\n".join(await dump_redis())
+    for pixel, click in emails:
+        for form in forms_of(pixel) + forms_of(click):
+            assert form not in everything
+    service_records = [r for r in caplog.records if r.name.startswith("service")]
+    for record in service_records:  # (the test's own HTTP client logs its URLs)
+        message = record.getMessage()
+        assert all(pixel not in message and click not in message for pixel, click in emails)
+    assert any("/t/<redacted>" in r.getMessage() for r in service_records)
+
+
+async def test_seven_opens_are_shown_as_fewer_than_eleven_and_the_rate_withheld(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    campaign, emails = await sent_campaign(app, client, keys, settings, mailbox, 20)
+    await open_pixels(client, emails[:7])
+    await flush(app)
+    shown = await metrics(client, keys["admin"], campaign)
+    assert shown["delivered"] == 20
+    assert shown["opens"]["unique"] == "<11"
+    assert shown["opens"]["total"] == "<11"
+    assert shown["opens"]["unique_rate"] == {"rate": None, "of": 20}
+    assert shown["clicks"]["unique"] == 0
+    assert shown["min_cell"] == 11
+
+
+async def test_forged_and_edited_tokens_count_nowhere_and_redirect_nowhere(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    campaign, emails = await sent_campaign(app, client, keys, settings, mailbox, 12)
+    pixel, click = emails[0]
+    edited_pixel = pixel[:30] + ("A" if pixel[30] != "A" else "B") + pixel[31:]
+    edited_click = click[:-1] + ("A" if click[-1] != "A" else "B")
+    assert (await client.get(f"/t/o/{edited_pixel}")).status_code == 200  # still a pixel
+    assert (await client.get("/t/o/not-a-token")).status_code == 200
+    for bad in (edited_click, pixel, "x" * 67, "../../evil"):
+        response = await client.get(f"/t/c/{bad}")
+        assert response.status_code == 404
+        assert "location" not in response.headers
+    # A genuine token for a campaign of the same service but signed with another key.
+    foreign = tokens.mint(settings.keyring.generate(), uuid.UUID(campaign), 0, tokens.new_nonce())
+    assert (await client.get(f"/t/c/{foreign}")).status_code == 404
+    await flush(app)
+    shown = await metrics(client, keys["marketer"], campaign)
+    assert shown["opens"]["total"] == 0
+    assert shown["clicks"]["links"][0]["total"] == 0
+
+
+async def test_tracking_is_off_for_reminders_and_for_campaigns_that_do_not_ask(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    _, emails = await sent_campaign(app, client, keys, settings, mailbox, 3, tracking=False)
+    assert emails == [("", "")] * 3
+    assert all(LINK in mail_text(parse_mail(data)) for _, _, data in mailbox.messages)
+    mailbox.messages.clear()
+    assert (await send(client, keys["sender"], REMINDER)).status_code == 202
+    await run_worker(settings)
+    assert "/t/" not in mail_text(parse_mail(mailbox.messages[0][2]))
+
+
+async def test_counters_survive_a_redis_flush_once_moved(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox, redis_client: aioredis.Redis,
+) -> None:
+    campaign, emails = await sent_campaign(app, client, keys, settings, mailbox, 12)
+    await open_pixels(client, emails)
+    await flush(app)
+    await redis_client.flushdb()  # Redis keeps nothing on disk: a restart is a flush
+    await client.get(f"/t/o/{emails[0][0]}")  # a repeat open after the restart
+    await flush(app)
+    shown = await metrics(client, keys["marketer"], campaign)
+    assert near(shown["opens"]["unique"], 12)
+    assert shown["opens"]["total"] == 13
+
+
+async def test_counts_are_put_back_when_postgresql_refuses_them(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    campaign, emails = await sent_campaign(app, client, keys, settings, mailbox, 12)
+    await open_pixels(client, emails)
+    db = app.state.resources.db
+    # A real refusal: the aggregate table is locked away from the service for a moment.
+    await db.execute("ALTER TABLE engagement RENAME TO engagement_away")
+    try:
+        assert await counters.flush(app.state.resources.redis, db) == 0
+    finally:
+        await db.execute("ALTER TABLE engagement_away RENAME TO engagement")
+    await flush(app)
+    shown = await metrics(client, keys["marketer"], campaign)
+    assert near(shown["opens"]["unique"], 12)
+    assert shown["opens"]["total"] == 12
+
+
+async def test_marketers_see_only_their_own_campaigns_and_senders_none(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    campaign, _ = await sent_campaign(app, client, keys, settings, mailbox, 2)
+    other = await create_api_key(app.state.resources.db, "marketer", "other marketer")
+    assert (await client.get(f"/v1/campaigns/{campaign}/metrics",
+                             headers=auth(other))).status_code == 404
+    assert (await client.get(f"/v1/campaigns/{campaign}/metrics",
+                             headers=auth(keys["sender"]))).status_code == 403
+    assert (await client.get(f"/v1/campaigns/{campaign}/metrics")).status_code == 401
+    mine = (await client.get("/v1/metrics", headers=auth(keys["marketer"]))).json()
+    theirs = (await client.get("/v1/metrics", headers=auth(other))).json()
+    everyone = (await client.get("/v1/metrics", headers=auth(keys["admin"]))).json()
+    assert [c["campaign_id"] for c in mine["campaigns"]] == [campaign]
+    assert theirs["campaigns"] == []
+    assert [c["campaign_id"] for c in everyone["campaigns"]] == [campaign]
+    assert len(mine["days"]) == 30
+    assert mine["days"][-1]["delivered"] == "<11"
+    bad = await client.get("/v1/metrics?from=2026-13-01", headers=auth(keys["admin"]))
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
