@@ -42,6 +42,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/contacts/{contact_id}/authorizations", contacts.create_authorization,
               methods=["POST"]),
         Route("/v1/contacts/{contact_id}/consent", contacts.consent_state, methods=["GET"]),
+        Route("/v1/contacts/{contact_id}/tags", contacts.set_tags, methods=["PUT"]),
         Route("/v1/suppressions", contacts.create_suppression, methods=["POST"]),
         Route("/v1/campaigns", campaigns.create_campaign, methods=["POST"]),
         Route("/v1/campaigns/{campaign_id}", campaigns.get_campaign, methods=["GET"]),

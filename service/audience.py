@@ -108,15 +108,22 @@ async def _flush(conn: asyncpg.Connection, campaign_id: uuid.UUID, upload_id: uu
     batch.clear()
 
 
+def tag_mac(keyring: Keyring, tag: str) -> bytes:
+    """The stored form of a contact tag (see migration 0006): comparable, not readable."""
+    return keyring.mac(b"contact-tag", tag.strip().casefold().encode())
+
+
 async def stage_authorized(
-    conn: asyncpg.Connection, keyring: Keyring, campaign_id: uuid.UUID
+    conn: asyncpg.Connection, keyring: Keyring, campaign_id: uuid.UUID, tag: str | None = None
 ) -> AudienceReport:
-    """Stages every contact whose marketing authorization is active right now. Call inside a
-    transaction; consent is checked again at fan-out and before each send."""
+    """Stages every contact (with ``tag``, if given) whose marketing authorization is active
+    right now. Call inside a transaction; consent is checked again at fan-out and before each
+    send."""
     upload_id = uuid.uuid4()
     report = AudienceReport()
     cursor: bytes | None = None
-    while rows := await conn.fetch(QUERIES.contacts_batch, cursor, BATCH_ROWS):
+    wanted = tag_mac(keyring, tag) if tag is not None else None
+    while rows := await conn.fetch(QUERIES.contacts_batch, cursor, BATCH_ROWS, wanted):
         cursor = rows[-1]["email_index"]
         verdicts = await consent_store.decisions(
             conn, [(row["email_index"], "marketing") for row in rows]

@@ -14,6 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 from service.config import Settings
+from service.consent_store import email_index
 from service.devrelay import Mailbox
 from service.worker import build_worker
 from tests.campaign_setup import (
@@ -182,3 +183,39 @@ async def test_audience_of_everyone_authorized(
     bad = await client.post(f"/v1/campaigns/{campaign}/audience", json={"select": "everyone"},
                             headers=auth(keys["marketer"]))
     assert bad.status_code in (409, 422)
+
+
+async def test_an_audience_by_tag_takes_the_tagged_and_authorized_and_stores_no_tag_name(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    marketer = keys["marketer"]
+    tagged = [f"fair{n}@example.org" for n in range(5)]
+    await authorize_all(app, [*tagged, "plain@example.org"], await marketer_key_id(app))
+    db = app.state.resources.db
+    for address in tagged:
+        contact_id = await db.fetchval(
+            "SELECT id FROM contacts WHERE email_index = $1",
+            email_index(settings.keyring, address))
+        response = await client.put(f"/v1/contacts/{contact_id}/tags", headers=auth(marketer),
+                                    json={"tags": ["Spring-Fair", "newsletter"]})
+        assert response.status_code == 200, response.text
+    unauthorized = await client.post("/v1/contacts", headers=auth(marketer), json={
+        "email": "no-auth@example.org", "tags": ["spring-fair"]})
+    assert unauthorized.status_code == 201
+
+    campaign = await create(client, marketer)
+    for bad in ({"select": "tag"}, {"select": "tag", "tag": ""}, {"select": "tag", "tag": 3}):
+        response = await client.post(f"/v1/campaigns/{campaign}/audience", json=bad,
+                                     headers=auth(marketer))
+        assert response.status_code == 422
+    response = await client.post(f"/v1/campaigns/{campaign}/audience", headers=auth(marketer),
+                                 json={"select": "tag", "tag": " spring-fair"})
+    assert response.status_code == 200
+    assert response.json()["rows"] == 6 and response.json()["accepted"] == 5
+    assert (await client.post(f"/v1/campaigns/{campaign}/send",
+                              headers=auth(marketer))).status_code == 202
+    await run_worker(settings)
+    assert sorted(r for _, rcpts, _ in mailbox.messages for r in rcpts) == sorted(tagged)
+    contacts = str(await db.fetch("SELECT * FROM contacts")).lower()
+    assert "spring" not in contacts and "newsletter" not in contacts

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service import audit
-from service.api.consent_input import text_field
+from service.api.consent_input import parse_tags, text_field
 from service.audience import MAX_ROWS, TooManyRows, stage_authorized, stage_csv
 from service.auth import ApiKey, require
 from service.bodies import read_json_object
@@ -110,15 +110,25 @@ async def own_campaign(request: Request, *roles: str) -> tuple[Resources, ApiKey
     return res, key, campaign
 
 
+def _selected_tag(selection: dict[str, Any]) -> str | None:
+    """``{"select": "authorized"}``, or ``{"select": "tag", "tag": "spring-fair"}``: contacts
+    with an active marketing authorization, all of them or those with the tag."""
+    if selection == {"select": "authorized"}:
+        return None
+    if selection.get("select") == "tag" and set(selection) == {"select", "tag"}:
+        return parse_tags({"tag": [selection["tag"]]}, "tag")[0]
+    raise invalid('Select {"select": "authorized"} or {"select": "tag", "tag": "..."}',
+                  fields=["select"])
+
+
 async def upload_audience(request: Request) -> Response:
     res, key, campaign = await own_campaign(request, "marketer")
     if campaign["status"] != "draft":
         raise Problem(409, "campaign-not-draft", "The audience can change only before sending")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    tag = None
     if media_type == "application/json":
-        selection = await read_json_object(request, 1024)
-        if selection != {"select": "authorized"}:
-            raise invalid('The only selection is {"select": "authorized"}', fields=["select"])
+        tag = _selected_tag(await read_json_object(request, 1024))
     elif media_type != "text/csv":
         raise Problem(415, "unsupported-media-type",
                       "Send the audience as text/csv, or select it as application/json")
@@ -129,7 +139,9 @@ async def upload_audience(request: Request) -> Response:
                     conn, res.settings.keyring, campaign["id"], request.stream()
                 )
             else:
-                report = await stage_authorized(conn, res.settings.keyring, campaign["id"])
+                report = await stage_authorized(
+                    conn, res.settings.keyring, campaign["id"], tag
+                )
             await audit.record(
                 conn, actor=_actor(key), action="campaign.audience", object_type="campaign",
                 object_id=str(campaign["id"]), outcome="staged",

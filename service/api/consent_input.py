@@ -21,6 +21,7 @@ class NewContact:
     email: str
     name: str | None
     external_ref: str | None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,20 @@ def text_field(
     return value.strip()
 
 
+MAX_TAGS = 20
+_TAG_MAX = 64
 
+
+def parse_tags(body: dict[str, Any], field: str = "tags") -> tuple[str, ...]:
+    """Marketing segments such as ``spring-fair``: case and surrounding blanks do not count."""
+    value = body.get(field, [])
+    if not isinstance(value, list) or len(value) > MAX_TAGS or not all(
+        isinstance(tag, str) and tag.strip() and len(tag) <= _TAG_MAX and tag.isprintable()
+        for tag in value
+    ):
+        raise invalid(f"`{field}` must be a list of at most {MAX_TAGS} tags of 1 to {_TAG_MAX} "
+                      "printable characters", fields=[field])
+    return tuple(sorted({tag.strip().casefold() for tag in value}))
 
 
 def _email(body: dict[str, Any], field: str = "email") -> str:
@@ -110,11 +124,12 @@ def _flag(body: dict[str, Any], field: str) -> bool:
 
 
 def parse_contact(body: dict[str, Any]) -> NewContact:
-    _only(body, {"email", "name", "external_ref"}, {"email"})
+    _only(body, {"email", "name", "external_ref", "tags"}, {"email"})
     return NewContact(
         _email(body),
         text_field(body, "name", optional=True),
         text_field(body, "external_ref", optional=True),
+        parse_tags(body),
     )
 
 

@@ -19,13 +19,15 @@ from service.api.consent_input import (
     parse_consent_change,
     parse_contact,
     parse_suppression,
+    parse_tags,
 )
+from service.audience import tag_mac
 from service.auth import ApiKey, require
 from service.bodies import read_json_object
 from service.consent_store import email_index
 from service.crypto import new_token, token_hash
 from service.policy.consent import Decision
-from service.problems import Problem
+from service.problems import Problem, invalid
 from service.queries import QUERIES
 from service.resources import Resources
 
@@ -51,7 +53,7 @@ async def create_contact(request: Request) -> Response:
             keyring.seal(contact.name.encode(), aad + b"name") if contact.name else None,
             keyring.seal(contact.external_ref.encode(), aad + b"external_ref")
             if contact.external_ref else None,
-            key.id,
+            key.id, [tag_mac(keyring, tag) for tag in contact.tags],
         )
         if created is None:
             existing = await conn.fetchval(QUERIES.contact_by_index, index)
@@ -59,6 +61,23 @@ async def create_contact(request: Request) -> Response:
         await audit.record(conn, actor=_actor(key), action="contact.create",
                            object_type="contact", object_id=str(created), outcome="created")
     return JSONResponse({"id": str(created)}, 201, headers={"Location": f"/v1/contacts/{created}"})
+
+
+async def set_tags(request: Request) -> Response:
+    """Replaces a contact's tags (marketing segments; stored only as keyed digests)."""
+    res: Resources = request.app.state.resources
+    key = await require(request, "sender", "marketer")
+    body = await read_json_object(request, _BODY_LIMIT)
+    if set(body) != {"tags"}:
+        raise invalid("The body is {\"tags\": [...]}", fields=sorted(set(body) ^ {"tags"}))
+    tags = parse_tags(body)
+    async with res.db.acquire() as conn, conn.transaction():
+        contact_id, _ = await _contact_index(conn, request)
+        await conn.execute(QUERIES.set_contact_tags, contact_id,
+                           [tag_mac(res.settings.keyring, tag) for tag in tags])
+        await audit.record(conn, actor=_actor(key), action="contact.tags", object_type="contact",
+                           object_id=str(contact_id), outcome="set", detail=f"count={len(tags)}")
+    return JSONResponse({"id": str(contact_id), "tags": len(tags)})
 
 
 async def _contact_index(conn: asyncpg.Connection | asyncpg.Pool, request: Request) -> tuple[

@@ -100,8 +100,10 @@ UPDATE campaigns SET status = paused_from, paused_from = NULL
 WHERE id = $1 AND status = 'paused' RETURNING status;
 
 -- name: contacts-batch
--- Keyset walk over every contact, for "everyone with an active marketing authorization".
+-- Keyset walk over every contact, or those with the tag digest $3, for "everyone with an
+-- active marketing authorization".
 SELECT id, email_index, email_sealed FROM contacts
 WHERE ($1::bytea IS NULL OR email_index > $1)
+  AND ($3::bytea IS NULL OR tag_macs @> ARRAY[$3::bytea])
 ORDER BY email_index
 LIMIT $2;

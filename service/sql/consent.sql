@@ -1,9 +1,13 @@
 -- name: insert-contact
 -- One contact per address: a second create returns nothing and the caller reads the first.
-INSERT INTO contacts (id, email_index, email_sealed, name_sealed, external_ref_sealed, created_by)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO contacts (id, email_index, email_sealed, name_sealed, external_ref_sealed, created_by,
+                      tag_macs)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (email_index) DO NOTHING
 RETURNING id;
+
+-- name: set-contact-tags
+UPDATE contacts SET tag_macs = $2 WHERE id = $1 RETURNING id;
 
 -- name: contact-by-index
 SELECT id FROM contacts WHERE email_index = $1;
