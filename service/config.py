@@ -41,6 +41,8 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: str | None = field(default=None, repr=False)
     smtp_pool_size: int = 4
+    # Messages a second into the relay, across all workers; 0 leaves it to the relay.
+    smtp_max_rate: int = 0
     smtp_timeout: float = 30.0
     mail_from: str = "no-reply@localhost"
     clinic_name: str = "Your care team"
@@ -78,6 +80,7 @@ class Settings:
             smtp_username=env.get("SMTP_USERNAME") or None,
             smtp_password=env.get("SMTP_PASSWORD") or None,
             smtp_pool_size=_int(env, "SMTP_POOL_SIZE", defaults.smtp_pool_size, 1, 100),
+            smtp_max_rate=_int(env, "SMTP_MAX_RATE", defaults.smtp_max_rate, 0, 100_000),
             mail_from=mail_from or defaults.mail_from,
             clinic_name=env.get("CLINIC_NAME", defaults.clinic_name),
             public_base_url=_base_url(env),

@@ -8,6 +8,7 @@ so retry and bounce handling can be exercised for real.
 from __future__ import annotations
 
 import ssl
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ class Mailbox:
     # Client (host, port) pairs that delivered: one per SMTP connection used.
     sessions: set[tuple[str, int]] = field(default_factory=set)
     mail_from_seen: int = 0
+    # When each message was accepted (monotonic seconds), for rate checks.
+    accepted_at: list[float] = field(default_factory=list)
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
@@ -56,6 +59,7 @@ class Mailbox:
         ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
         self.tls_versions.append(ssl_object.version() if ssl_object else "none")
         self.messages.append((str(envelope.mail_from), list(envelope.rcpt_tos), data))
+        self.accepted_at.append(time.monotonic())
         peer: tuple[str, int] = session.peer  # type: ignore[assignment]
         self.sessions.add((str(peer[0]), int(peer[1])))
         if self.directory is not None:

@@ -21,6 +21,7 @@ from service import audit, consent_store
 from service.config import Settings
 from service.delivery.campaign_look import NO_CAMPAIGN, CampaignLook
 from service.delivery.compose import Composer
+from service.delivery.relay_rate import RelayRate
 from service.delivery.retry import ErrorClass, next_step
 from service.delivery.smtp import DeliveryError, RelayConfig, SmtpPool
 from service.engagement import counters
@@ -56,6 +57,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["db"] = await create_db_pool(settings, min_size=2, max_size=settings.smtp_pool_size + 4)
     ctx["smtp"] = SmtpPool(relay_config(settings))
     ctx["composer"] = Composer(settings.mail_from, settings.clinic_name)
+    ctx["relay_rate"] = None
+    ctx["claim_batch"] = CLAIM_BATCH
+    if settings.smtp_max_rate:
+        ctx["relay_rate"] = RelayRate(
+            ctx["redis"], f"{settings.smtp_host}:{settings.smtp_port}", settings.smtp_max_rate
+        )
+        # A claimed batch waits its turn under the lease: keep it to a few seconds of sending.
+        ctx["claim_batch"] = min(CLAIM_BATCH, settings.smtp_max_rate * 5)
     # Catch up at once on whatever was accepted while no worker ran.
     await sweep_outbox(ctx)
 
@@ -77,7 +86,7 @@ async def deliver_due(ctx: dict[str, Any]) -> int:
     sent = 0
     deadline = time.monotonic() + JOB_SECONDS
     while time.monotonic() < deadline:
-        rows = await db.fetch(QUERIES.claim_due_messages, CLAIM_BATCH, LEASE_SECONDS)
+        rows = await db.fetch(QUERIES.claim_due_messages, ctx["claim_batch"], LEASE_SECONDS)
         if not rows:
             # Paced campaigns make rows due a few at a time: wait for the next one if it is close,
             # rather than leave it to the next sweep.
@@ -157,6 +166,8 @@ async def _deliver(ctx: dict[str, Any], row: asyncpg.Record) -> bool:
         link_url=f"{settings.public_base_url}/{link_path}/{token}", extra_headers=headers,
         links=links, pixel_url=pixel,
     )
+    if ctx["relay_rate"] is not None:
+        await ctx["relay_rate"].wait_turn()
     try:
         await ctx["smtp"].send(envelope)
     except DeliveryError as exc:

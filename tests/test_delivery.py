@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -243,3 +244,27 @@ async def test_duplicate_jobs_deliver_once(
     await run_worker(settings)
     assert len(mailbox.messages) == 1
     assert (await status_of(client, keys["sender"], message_id))["attempts"] == 1
+
+
+async def test_a_relay_rate_spaces_sends_across_workers_and_without_it_they_burst(
+    client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
+) -> None:
+    for n in range(30):
+        await send(client, keys["sender"], {**REMINDER, "to": f"burst{n}@example.org"})
+    await run_worker(settings)
+    unlimited = mailbox.accepted_at[-1] - mailbox.accepted_at[0]
+    assert len(mailbox.messages) == 30
+    mailbox.messages.clear()
+    mailbox.accepted_at.clear()
+
+    for n in range(30):
+        await send(client, keys["sender"], {**REMINDER, "to": f"paced{n}@example.org"})
+    limited = replace(settings, smtp_max_rate=20)
+    # Two workers side by side share one schedule through Redis.
+    await asyncio.gather(run_worker(limited), run_worker(limited))
+    assert len(mailbox.messages) == 30
+    times = sorted(mailbox.accepted_at)
+    assert times[-1] - times[0] >= 29 / 20 * 0.9
+    assert unlimited < 29 / 20 * 0.9  # the spacing comes from the limit, not the machine
+    for start in times:  # no second, wherever it starts, carries more than 20 (+1 in flight)
+        assert sum(1 for t in times if start <= t < start + 1.0) <= 21
