@@ -134,6 +134,15 @@ def new_token() -> tuple[str, bytes]:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode(), raw
 
 
+def campaign_token(link_key: bytes, purpose: bytes, message_id: bytes) -> tuple[str, bytes]:
+    """A campaign message's portal or unsubscribe token, derived from the campaign's random link
+    key instead of drawn and sealed one by one: the same 256 bits a random token carries, at a
+    fraction of the cost, for audiences of a million. Erasing the link key when the campaign
+    ends makes the tokens as unrecoverable as erasing sealed ones would."""
+    raw = hmac.digest(link_key, purpose + b":" + message_id, "sha256")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode(), raw
+
+
 def decode_token(token: str) -> bytes | None:
     if len(token) != 43:
         return None

@@ -19,6 +19,7 @@ from arq.worker import func
 
 from service import audit, consent_store
 from service.config import Settings
+from service.crypto import campaign_token
 from service.delivery.campaign_look import NO_CAMPAIGN, CampaignLook
 from service.delivery.compose import Composer
 from service.delivery.relay_rate import RelayRate
@@ -148,19 +149,32 @@ async def _deliver(ctx: dict[str, Any], row: asyncpg.Record) -> bool:
     mid: uuid.UUID = row["id"]
     aad = mid.bytes
     keyring = settings.keyring
-    recipient = keyring.open(row["recipient_sealed"], aad + b"recipient").decode()
-    token = keyring.open(row["token_sealed"], aad + b"token").decode()
+    campaign_id: uuid.UUID | None = row["campaign_id"]
+    look = await _campaign_look(ctx, campaign_id) if campaign_id else NO_CAMPAIGN
+    unsubscribe = None
+    if campaign_id is None:
+        recipient = keyring.open(row["recipient_sealed"], aad + b"recipient").decode()
+        token = keyring.open(row["token_sealed"], aad + b"token").decode()
+        if row["unsubscribe_sealed"] is not None:
+            unsubscribe = keyring.open(row["unsubscribe_sealed"], aad + b"unsubscribe").decode()
+    elif look.link_key is None:
+        await db.execute(QUERIES.mark_rejected, mid, "campaign_closed")
+        return False
+    else:
+        recipient = keyring.open(
+            row["recipient_sealed"], campaign_id.bytes + row["recipient_index"]
+        ).decode()
+        token = campaign_token(look.link_key, b"portal", mid.bytes)[0]
+        unsubscribe = campaign_token(look.link_key, b"unsubscribe", mid.bytes)[0]
     headers = None
-    if row["unsubscribe_sealed"] is not None:
-        unsubscribe = keyring.open(row["unsubscribe_sealed"], aad + b"unsubscribe").decode()
+    if unsubscribe is not None:
         # RFC 8058 one-click: mail providers POST "List-Unsubscribe=One-Click" to this URL.
         headers = {
             "List-Unsubscribe": f"<{settings.public_base_url}/u/{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
     link_path = "c" if row["kind"] == "confirmation" else "p"
-    look = await _campaign_look(ctx, row["campaign_id"]) if row["campaign_id"] else NO_CAMPAIGN
-    links, pixel = look.tracked_links(settings.public_base_url, keyring, row["campaign_id"])
+    links, pixel = look.tracked_links(settings.public_base_url, keyring, campaign_id)
     envelope = ctx["composer"].render(
         recipient=recipient, subject=row["subject"], kind=row["kind"], teaser=look.teaser,
         link_url=f"{settings.public_base_url}/{link_path}/{token}", extra_headers=headers,
@@ -181,7 +195,13 @@ async def _campaign_look(ctx: dict[str, Any], campaign_id: uuid.UUID) -> Campaig
     cache: dict[uuid.UUID, CampaignLook] = ctx.setdefault("campaign_looks", {})
     if campaign_id not in cache:
         row = await ctx["db"].fetchrow(QUERIES.campaign_look, campaign_id)
-        cache[campaign_id] = CampaignLook(row["teaser"], tuple(row["links"]), row["tracking"])
+        sealed_key = row["link_key_sealed"]
+        link_key = None if sealed_key is None else ctx["settings"].keyring.open(
+            sealed_key, campaign_id.bytes + b"link-key"
+        )
+        cache[campaign_id] = CampaignLook(
+            row["teaser"], tuple(row["links"]), row["tracking"], link_key
+        )
     return cache[campaign_id]
 
 
@@ -226,6 +246,8 @@ async def sweep_outbox(ctx: dict[str, Any]) -> bool:
 
 async def purge_expired(ctx: dict[str, Any]) -> str:
     await ctx["db"].execute(QUERIES.purge_admin_sessions)
+    await ctx["db"].execute(QUERIES.purge_cancelled_link_keys)
+    await ctx["db"].execute(QUERIES.purge_expired_campaign_content)
     return str(await ctx["db"].execute(QUERIES.purge_expired_content))
 
 

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from service.config import Settings
 from service.consent_store import email_index
 from service.devrelay import Mailbox
+from service.queries import QUERIES
 from service.worker import build_worker
 from tests.campaign_setup import (
     audience_csv,
@@ -68,6 +69,19 @@ async def test_campaign_reaches_only_the_authorized_each_with_own_links(
     assert numbers["queued"] == numbers["retrying"] == numbers["failed"] == 0
     assert numbers["sent"] + sum(numbers["excluded"].values()) == numbers["staged"]
     assert "fan0@example.org" not in str(state)
+
+    # Its tokens were derived from the campaign's link key; with the campaign done the key is
+    # gone, while the links already sent keep working (only their hashes are needed).
+    db = app.state.resources.db
+    assert await db.fetchval("SELECT link_key_sealed FROM campaigns") is None
+    unsubscribe_url = next(iter(unsubscribes)).strip("<>")
+    response = await client.post(unsubscribe_url.removeprefix("https://portal.clinic.test"),
+                                 content=b"List-Unsubscribe=One-Click")
+    assert response.status_code == 200
+    # The portal content goes once the campaign's last link has expired.
+    await db.execute("UPDATE messages SET expires_at = now() - interval '1 second'")
+    await app.state.resources.db.execute(QUERIES.purge_expired_campaign_content)
+    assert await db.fetchval("SELECT content_sealed FROM campaigns") is None
 
 
 async def test_pause_stops_within_a_second_and_resume_finishes(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 import uuid
 from dataclasses import asdict
 from typing import Any
@@ -90,6 +91,7 @@ async def create_campaign(request: Request) -> Response:
         await conn.execute(
             QUERIES.insert_campaign, campaign_id, key.id, name, subject, teaser, sealed,
             _links(body), tracking, float(rate), scheduled_at,
+            res.settings.keyring.seal(secrets.token_bytes(32), campaign_id.bytes + b"link-key"),
         )
         await audit.record(conn, actor=_actor(key), action="campaign.create",
                            object_type="campaign", object_id=str(campaign_id), outcome="draft")

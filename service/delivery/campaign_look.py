@@ -14,6 +14,8 @@ class CampaignLook:
     teaser: str | None
     links: tuple[str, ...]
     tracking: bool
+    # Opened once per worker; None once the campaign has ended (see migration 0007).
+    link_key: bytes | None = None
 
     def tracked_links(
         self, base_url: str, keyring: Keyring, campaign_id: uuid.UUID | None

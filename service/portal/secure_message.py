@@ -34,8 +34,8 @@ async def reveal(request: Request) -> Response:
     row = await res.db.fetchrow(QUERIES.portal_message, token_hash(raw_token))
     limit = res.settings.verification_max_failures
     if (
-        row is None or row["expired"] or row["content_sealed"] is None
-        or row["verification_failures"] >= limit
+        row is None or row["expired"] or row["verification_failures"] >= limit
+        or (row["content_sealed"] is None and row["campaign_content_sealed"] is None)
     ):
         return _unavailable()
     if row["verification_hash"] is not None:
@@ -54,10 +54,16 @@ async def reveal(request: Request) -> Response:
             if failures >= limit:
                 return _unavailable()
             return HTMLResponse(pages.portal_verify(failed=True), status_code=422)
+    keyring = res.settings.keyring
     try:
-        content = res.settings.keyring.open_with_token(
-            row["content_sealed"], raw_token, row["id"].bytes + b"content"
-        )
+        if row["content_sealed"] is not None:
+            content = keyring.open_with_token(
+                row["content_sealed"], raw_token, row["id"].bytes + b"content"
+            )
+        else:
+            content = keyring.open(
+                row["campaign_content_sealed"], row["campaign_id"].bytes + b"content"
+            )
     except DecryptionError:
         return _unavailable()
     async with res.db.acquire() as conn, conn.transaction():

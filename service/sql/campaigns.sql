@@ -1,7 +1,7 @@
 -- name: insert-campaign
 INSERT INTO campaigns (id, api_key_id, name, subject, teaser, content_sealed, links, tracking,
-                       rate_per_second, scheduled_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+                       rate_per_second, scheduled_at, link_key_sealed)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
 
 -- name: campaign
 SELECT id, api_key_id, name, subject, teaser, content_sealed, links, tracking, rate_per_second,
@@ -34,7 +34,7 @@ UPDATE campaigns SET status = 'staging', started_at = coalesce(started_at, now()
 WHERE id = $1 AND status = 'draft' RETURNING id;
 
 -- name: campaign-look
-SELECT teaser, links, tracking FROM campaigns WHERE id = $1;
+SELECT teaser, links, tracking, link_key_sealed FROM campaigns WHERE id = $1;
 
 -- name: campaign-progress
 SELECT status, count(*) AS n FROM messages WHERE campaign_id = $1 GROUP BY status;
@@ -70,8 +70,8 @@ INSERT INTO message_events (message_id, status, error_class)
 SELECT id, 'rejected', 'cancelled' FROM m;
 
 -- name: finish-campaign
--- Done once fanned out and nothing is waiting or in flight.
-UPDATE campaigns c SET status = 'done'
+-- Done once fanned out and nothing is waiting or in flight; the link key goes with it.
+UPDATE campaigns c SET status = 'done', link_key_sealed = NULL
 WHERE c.id = $1 AND c.status = 'sending'
   AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
                   AND m.status IN ('queued', 'sending', 'retrying'));
@@ -87,8 +87,8 @@ ON CONFLICT (campaign_id, email_index) DO NOTHING;
 
 -- name: campaign-for-fanout
 -- Locks the campaign row: two workers given the same fan-out job take turns, batch by batch.
-SELECT id, api_key_id, subject, content_sealed, rate_per_second, scheduled_at, status,
-       fanout_cursor, fanout_position, started_at
+SELECT id, api_key_id, subject, rate_per_second, scheduled_at, status, fanout_cursor,
+       fanout_position, started_at, link_key_sealed
 FROM campaigns WHERE id = $1 FOR UPDATE;
 
 -- name: pause-campaign
@@ -107,3 +107,15 @@ WHERE ($1::bytea IS NULL OR email_index > $1)
   AND ($3::bytea IS NULL OR tag_macs @> ARRAY[$3::bytea])
 ORDER BY email_index
 LIMIT $2;
+
+-- name: purge-cancelled-link-keys
+UPDATE campaigns c SET link_key_sealed = NULL
+WHERE link_key_sealed IS NOT NULL AND status = 'cancelled'
+  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
+                  AND m.status IN ('queued', 'sending', 'retrying'));
+
+-- name: purge-expired-campaign-content
+-- A campaign's portal content goes once the last of its links has expired.
+UPDATE campaigns c SET content_sealed = NULL
+WHERE content_sealed IS NOT NULL AND status IN ('done', 'cancelled')
+  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.expires_at > now());

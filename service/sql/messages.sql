@@ -104,9 +104,11 @@ SELECT EXISTS (
 );
 
 -- name: portal-message
-SELECT id, content_sealed, verification_hash, verification_failures,
-       expires_at <= now() AS expired
-FROM messages WHERE token_hash = $1;
+-- A campaign message shows its campaign's content (one copy, sealed under the master keys).
+SELECT m.id, m.content_sealed, m.verification_hash, m.verification_failures,
+       m.expires_at <= now() AS expired, m.campaign_id, c.content_sealed AS campaign_content_sealed
+FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id
+WHERE m.token_hash = $1;
 
 -- name: record-verification-failure
 UPDATE messages SET verification_failures = verification_failures + 1, updated_at = now()

@@ -1,0 +1,5 @@
+-- Campaign messages derive their portal and unsubscribe tokens from one random key per campaign
+-- (sealed here; erased when the campaign ends) rather than carrying two sealed tokens each, and
+-- show the campaign's single sealed content rather than a copy per recipient: the content is the
+-- same for every recipient, and a million copies of it cost a million encryptions at fan-out.
+ALTER TABLE campaigns ADD COLUMN link_key_sealed bytea;
