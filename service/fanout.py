@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from collections import Counter
 
@@ -33,31 +34,40 @@ _MESSAGE_COLUMNS = [
 ]
 
 
-async def fan_out(db: asyncpg.Pool, settings: Settings, campaign_id: uuid.UUID) -> int:
-    """Runs the fan-out to completion; returns the number of messages created by this call."""
+async def fan_out(
+    db: asyncpg.Pool, settings: Settings, campaign_id: uuid.UUID, deadline: float
+) -> tuple[int, bool]:
+    """Runs the fan-out until it is complete or ``deadline`` (monotonic) passes; returns the
+    number of messages created by this call and whether the fan-out is over."""
     created = 0
-    while True:
+    while time.monotonic() < deadline:
         async with db.acquire() as conn, conn.transaction():
             campaign = await conn.fetchrow(QUERIES.campaign_for_fanout, campaign_id)
             if campaign is None or campaign["status"] != "staging":
-                return created
+                return created, True
             rows = await conn.fetch(
                 QUERIES.audience_batch, campaign_id, campaign["fanout_cursor"], BATCH
             )
             if not rows:
                 await conn.execute(QUERIES.set_campaign_status, campaign_id, ["staging"],
                                    "sending")
-                return created
+                return created, True
             created += await _batch(conn, settings, campaign, rows)
+    return created, False
 
 
 async def _batch(conn: asyncpg.Connection, settings: Settings, campaign: asyncpg.Record,
                  rows: list[asyncpg.Record]) -> int:
     keyring = settings.keyring
     campaign_id: uuid.UUID = campaign["id"]
+    # With the batch's size known, the planner prefers a sequential scan of every consent event
+    # to 2,000 index lookups; at a million contacts that is 200 ms a batch instead of 60. The
+    # generic plan (sized for a short list) does the lookups.
+    await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
     verdicts = await consent_store.decisions(
         conn, [(row["email_index"], "marketing") for row in rows]
     )
+    await conn.execute("SET LOCAL plan_cache_mode = auto")
     link_key = keyring.open(campaign["link_key_sealed"], campaign_id.bytes + b"link-key")
     api_key_id, subject, rate = campaign["api_key_id"], campaign["subject"], \
         campaign["rate_per_second"]

@@ -27,7 +27,7 @@ from service.delivery.retry import ErrorClass, next_step
 from service.delivery.smtp import DeliveryError, RelayConfig, SmtpPool
 from service.engagement import counters
 from service.fanout import fan_out
-from service.jobs import DELIVER_DUE, FAN_OUT, enqueue_deliver_due
+from service.jobs import DELIVER_DUE, FAN_OUT, enqueue_deliver_due, enqueue_fan_out
 from service.policy.consent import Decision
 from service.queries import QUERIES
 from service.resources import create_db_pool, redis_settings
@@ -42,6 +42,9 @@ CLAIM_BATCH = 64
 # A delivery job hands over to a fresh one after this long, well inside arq's job timeout.
 JOB_SECONDS = 60.0
 PACING_WAIT_SECONDS = 1.0
+# A fan-out job beats (a batch) every few hundred milliseconds; this long without a beat, its
+# job is gone and the sweep starts another from the checkpoint.
+FANOUT_STALLED_SECONDS = 60.0
 
 
 def relay_config(settings: Settings) -> RelayConfig:
@@ -118,8 +121,13 @@ async def deliver_due(ctx: dict[str, Any]) -> int:
 
 
 async def fan_out_campaign(ctx: dict[str, Any], campaign_id: str) -> int:
-    created = await fan_out(ctx["db"], ctx["settings"], uuid.UUID(campaign_id))
     settings: Settings = ctx["settings"]
+    created, finished = await fan_out(
+        ctx["db"], settings, uuid.UUID(campaign_id), time.monotonic() + JOB_SECONDS
+    )
+    if not finished:
+        # A million recipients outlast arq's job timeout: continue in a fresh job.
+        await enqueue_fan_out(ctx["redis"], settings.queue_name, campaign_id)
     await enqueue_deliver_due(ctx["redis"], settings.queue_name, f"fanned:{uuid.uuid4()}")
     return created
 
@@ -236,10 +244,12 @@ async def sweep_outbox(ctx: dict[str, Any]) -> bool:
     """Recovers what Redis or a dead worker lost: reclaims expired leases, and starts a delivery
     job whenever anything is due (retries come due this way too: none waits in Redis)."""
     db: asyncpg.Pool = ctx["db"]
+    settings: Settings = ctx["settings"]
     await db.execute(QUERIES.reclaim_lost_sends)
+    for row in await db.fetch(QUERIES.stalled_fanouts, FANOUT_STALLED_SECONDS):
+        await enqueue_fan_out(ctx["redis"], settings.queue_name, str(row["id"]))
     due: bool = await db.fetchval(QUERIES.any_due)
     if due:
-        settings: Settings = ctx["settings"]
         await enqueue_deliver_due(ctx["redis"], settings.queue_name, f"sweep:{uuid.uuid4()}")
     return due
 

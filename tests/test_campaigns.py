@@ -233,3 +233,23 @@ async def test_an_audience_by_tag_takes_the_tagged_and_authorized_and_stores_no_
     assert sorted(r for _, rcpts, _ in mailbox.messages for r in rcpts) == sorted(tagged)
     contacts = str(await db.fetch("SELECT * FROM contacts")).lower()
     assert "spring" not in contacts and "newsletter" not in contacts
+
+
+async def test_a_fan_out_whose_job_was_lost_is_restarted_by_the_sweep(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox, redis_client: Any,
+) -> None:
+    addresses = AUTHORIZED[:30]
+    await authorize_all(app, addresses, await marketer_key_id(app))
+    campaign = await create(client, keys["marketer"])
+    await upload(client, keys["marketer"], campaign, audience_csv(addresses))
+    assert (await client.post(f"/v1/campaigns/{campaign}/send",
+                              headers=auth(keys["marketer"]))).status_code == 202
+    await redis_client.flushdb()  # the fan-out job is gone with Redis
+    await run_worker(settings)
+    assert mailbox.messages == []  # nothing knew about the campaign yet
+    db = app.state.resources.db
+    await db.execute("UPDATE campaigns SET fanout_at = now() - interval '2 minutes'")
+    await run_worker(settings)  # its start-up sweep finds the stalled fan-out
+    assert sorted(r for _, rcpts, _ in mailbox.messages for r in rcpts) == sorted(addresses)
+    assert (await progress(client, keys["marketer"], campaign))["status"] == "done"

@@ -20,7 +20,7 @@ LIMIT $3;
 
 -- name: advance-fanout
 UPDATE campaigns
-SET fanout_cursor = $2, fanout_position = $3,
+SET fanout_cursor = $2, fanout_position = $3, fanout_at = now(),
     excluded = coalesce((SELECT jsonb_object_agg(k, coalesce((excluded ->> k)::bigint, 0)
                                                    + coalesce(($4::jsonb ->> k)::bigint, 0))
                          FROM jsonb_object_keys(excluded || $4::jsonb) AS k), '{}')
@@ -30,8 +30,12 @@ WHERE id = $1 AND status = 'staging';
 UPDATE campaigns SET status = $3 WHERE id = $1 AND status = ANY($2::text[]) RETURNING id;
 
 -- name: start-campaign
-UPDATE campaigns SET status = 'staging', started_at = coalesce(started_at, now())
+UPDATE campaigns SET status = 'staging', started_at = coalesce(started_at, now()), fanout_at = now()
 WHERE id = $1 AND status = 'draft' RETURNING id;
+
+-- name: stalled-fanouts
+SELECT id FROM campaigns
+WHERE status = 'staging' AND fanout_at < now() - make_interval(secs => $1);
 
 -- name: campaign-look
 SELECT teaser, links, tracking, link_key_sealed FROM campaigns WHERE id = $1;

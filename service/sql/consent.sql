@@ -39,10 +39,10 @@ WHERE a.confirm_token_hash = $1;
 -- the pure consent decision. One query for a whole batch of messages.
 SELECT c.email_index, e.purpose, e.action, e.source, e.at,
        a.id AS authorization_id, a.expires_at, a.expiry_event
-FROM contacts c
+FROM unnest($1::bytea[]) AS wanted (email_index)
+JOIN contacts c ON c.email_index = wanted.email_index
 JOIN consent_events e ON e.contact_id = c.id
 LEFT JOIN marketing_authorizations a ON a.id = e.authorization_id
-WHERE c.email_index = ANY($1::bytea[])
 ORDER BY e.id;
 
 -- name: suppressed-among
