@@ -121,7 +121,7 @@ async def stage_authorized(
     send."""
     upload_id = uuid.uuid4()
     report = AudienceReport()
-    cursor: bytes | None = None
+    cursor = b""  # below every index
     wanted = tag_mac(keyring, tag) if tag is not None else None
     while rows := await conn.fetch(QUERIES.contacts_batch, cursor, BATCH_ROWS, wanted):
         cursor = rows[-1]["email_index"]

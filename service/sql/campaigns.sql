@@ -14,7 +14,9 @@ SELECT count(*) FROM campaign_audience WHERE campaign_id = $1;
 -- name: audience-batch
 -- Keyset pagination over the audience: resumable from the checkpoint, no OFFSET scans.
 SELECT email_index, email_sealed FROM campaign_audience
-WHERE campaign_id = $1 AND ($2::bytea IS NULL OR email_index > $2)
+-- The cursor starts as the empty string, below every index: an "IS NULL OR" here would keep a
+-- generic plan from using the cursor as an index bound, rescanning the audience every batch.
+WHERE campaign_id = $1 AND email_index > coalesce($2::bytea, ''::bytea)
 ORDER BY email_index
 LIMIT $3;
 
@@ -107,7 +109,7 @@ WHERE id = $1 AND status = 'paused' RETURNING status;
 -- Keyset walk over every contact, or those with the tag digest $3, for "everyone with an
 -- active marketing authorization".
 SELECT id, email_index, email_sealed FROM contacts
-WHERE ($1::bytea IS NULL OR email_index > $1)
+WHERE email_index > $1
   AND ($3::bytea IS NULL OR tag_macs @> ARRAY[$3::bytea])
 ORDER BY email_index
 LIMIT $2;
