@@ -4,7 +4,9 @@ every Redis key searched for anything that could say who opened or clicked."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import logging
 import uuid
 from typing import Any
@@ -19,6 +21,7 @@ from service.auth import create_api_key
 from service.config import Settings
 from service.devrelay import Mailbox
 from service.engagement import counters, tokens
+from service.worker import build_worker
 from tests.campaign_setup import LINK, flush, open_pixels, sent_campaign
 from tests.conftest import run_worker
 from tests.helpers import REMINDER, auth, mail_text, parse_mail, send
@@ -232,3 +235,25 @@ async def test_marketers_see_only_their_own_campaigns_and_senders_none(
     bad = await client.get("/v1/metrics?from=2026-13-01", headers=auth(keys["admin"]))
     assert bad.status_code == 422
     assert bad.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_running_worker_moves_counts_into_postgresql_within_seconds(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    campaign, emails = await sent_campaign(app, client, keys, settings, mailbox, 12)
+    await open_pixels(client, emails)
+    worker = build_worker(settings, handle_signals=False)  # not burst: its crons run
+    task = asyncio.create_task(worker.main())
+    try:
+        for _ in range(100):  # the move runs every 5 seconds
+            if await app.state.resources.db.fetchval("SELECT count(*) FROM engagement"):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await worker.close()
+    shown = await metrics(client, keys["marketer"], campaign)
+    assert shown["opens"]["total"] == 12
