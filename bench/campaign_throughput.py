@@ -2,6 +2,7 @@
 and the worker's peak memory.
 
     python bench/campaign_throughput.py --recipients 100000 [--no-deliver] [--connections 4]
+                                        [--workers 1]
 
 Staging rate is upload start to every message queued (CSV upload + consent-filtered fan-out).
 Delivery is send to the last relay 250; the ceiling is the same number of prebuilt messages over
@@ -82,6 +83,8 @@ async def main() -> None:
     parser.add_argument("--recipients", type=int, default=100000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--no-deliver", action="store_true")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes; the connections are shared out among them")
     args = parser.parse_args()
     n = args.recipients
 
@@ -113,13 +116,14 @@ async def run(args: argparse.Namespace, n: int, workdir: Path, certs: CertFiles,
     print(f"setup: {n} confirmed authorizations in {time.perf_counter() - started:.1f}s")
     env = {
         **os.environ, "DATABASE_URL": dsn, "SMTP_PORT": str(smtp_port),
-        "SMTP_CA_FILE": str(certs.ca_cert), "SMTP_POOL_SIZE": str(args.connections),
+        "SMTP_CA_FILE": str(certs.ca_cert), "SMTP_POOL_SIZE": str(args.connections // args.workers),
         "MASTER_KEYS": master_keys, "QUEUE_NAME": f"bench-{os.getpid()}", "LOG_LEVEL": "WARNING",
         "MAIL_FROM": "no-reply@clinic.test",
     }
     api = subprocess.Popen([sys.executable, "-m", "service", "api", "--port", str(api_port)],
                            env=env, cwd=workdir)
-    worker = subprocess.Popen([sys.executable, "-m", "service", "worker"], env=env, cwd=workdir)
+    workers = [subprocess.Popen([sys.executable, "-m", "service", "worker"], env=env, cwd=workdir)
+               for _ in range(args.workers)]
     db = await asyncpg.connect(dsn)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=600,
@@ -160,15 +164,16 @@ async def run(args: argparse.Namespace, n: int, workdir: Path, certs: CertFiles,
                 service_rate = n / (staged - uploaded + delivered)
                 print(f"delivery: {n} sent {delivered:.1f}s after fan-out; "
                       f"send-to-last-250 {service_rate:,.0f} msg/s", flush=True)
-        print(f"worker peak memory (VmHWM): {peak_rss_mb(worker.pid):.0f} MB")
+        peaks = ", ".join(f"{peak_rss_mb(worker.pid):.0f} MB" for worker in workers)
+        print(f"worker peak memory (VmHWM): {peaks}")
         if not args.no_deliver:
             raw = await raw_ceiling(n, args.connections, smtp_port, certs.ca_cert)
             print(f"bare aiosmtplib ceiling: {raw:,.0f} msg/s; ratio {service_rate / raw:.2f}")
     finally:
         await db.close()
-        for proc in (api, worker):
+        for proc in (api, *workers):
             proc.terminate()
-        for proc in (api, worker):
+        for proc in (api, *workers):
             proc.wait(timeout=30)
 
 
