@@ -266,7 +266,7 @@ async def test_a_relay_rate_spaces_sends_across_workers_and_without_it_they_burs
     times = sorted(mailbox.accepted_at)
     assert times[-1] - times[0] >= 29 / 20 * 0.9
     assert unlimited < 29 / 20 * 0.9  # the spacing comes from the limit, not the machine
-    # No second, wherever it starts, carries much more than 20: slots are 50 ms apart, and the
-    # relay sees each send a few milliseconds after its slot, give or take the machine's jitter.
+    # No send precedes its slot and slots are 50 ms apart, so a second at the relay holds at most
+    # 21 slots' worth, plus what a late send (up to 250 ms on a busy machine) bunches into it.
     for start in times:
-        assert sum(1 for t in times if start <= t < start + 1.0) <= 23
+        assert sum(1 for t in times if start <= t < start + 1.0) <= 26
