@@ -150,7 +150,10 @@ def decode_token(token: str) -> bytes | None:
         raw = base64.urlsafe_b64decode(token + "=")
     except (ValueError, TypeError):
         return None
-    return raw if len(raw) == TOKEN_BYTES else None
+    # Two spare bits in the last character: only the canonical spelling is the token.
+    if len(raw) != TOKEN_BYTES or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
+        return None
+    return raw
 
 
 def token_hash(raw: bytes) -> bytes:

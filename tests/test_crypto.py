@@ -76,6 +76,13 @@ def test_tokens_are_32_random_bytes_and_only_hashes_are_kept() -> None:
     assert token_hash(raw) != raw and len(token_hash(raw)) == 32
     assert decode_token("short") is None
     assert decode_token("!" * 43) is None
+    # The last character has two spare bits: the three other spellings of the same bytes are
+    # not the token.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(token[-1])
+    aliases = [c for n, c in enumerate(alphabet) if n >> 2 == last >> 2 and n != last]
+    assert len(aliases) == 3
+    assert all(decode_token(token[:-1] + c) is None for c in aliases)
     assert new_token()[1] != raw
 
 

@@ -111,3 +111,11 @@ def test_a_withheld_rate_is_written_not_drawn() -> None:
     days = charts.day_columns("d", [("2026-11-01", "<11"), ("2026-11-02", 40)], "opens")
     assert days.count("<rect") == 1
     assert "&lt;11" in days
+
+
+def test_only_the_canonical_spelling_of_a_token_counts() -> None:
+    token = tokens.mint(KEYRING, CAMPAIGN, 0, tokens.new_nonce())
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    aliases = [token[:-1] + c for c in alphabet if c != token[-1]]
+    assert tokens.read(KEYRING, token) is not None
+    assert all(tokens.read(KEYRING, alias) is None for alias in aliases)

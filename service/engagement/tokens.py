@@ -44,8 +44,11 @@ def mint(keyring: Keyring, campaign_id: uuid.UUID, link: int | None, nonce: byte
         raise ValueError("a nonce is 16 bytes")
     target = OPEN if link is None else link + 1
     body = bytes([_VERSION]) + campaign_id.bytes + bytes([target]) + nonce
-    tag = keyring.mac(b"tracking", body)[:_TAG_BYTES]
-    return base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode()
+    return _text(body + keyring.mac(b"tracking", body)[:_TAG_BYTES])
+
+
+def _text(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def read(keyring: Keyring, token: str) -> Hit | None:
@@ -56,7 +59,8 @@ def read(keyring: Keyring, token: str) -> Hit | None:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except ValueError:
         return None
-    if len(raw) != _LENGTH or raw[0] != _VERSION:
+    if len(raw) != _LENGTH or raw[0] != _VERSION or _text(raw) != token:
+        # The last character carries two spare bits: only the one canonical spelling counts.
         return None
     body, tag = raw[:-_TAG_BYTES], raw[-_TAG_BYTES:]
     if not hmac.compare_digest(tag, keyring.mac(b"tracking", body)[:_TAG_BYTES]):
