@@ -1,8 +1,8 @@
 """Campaign audiences: a CSV upload streamed into the database, never held whole in memory.
 
 Each row is ``email[,name[,external id]]``; only the address is kept (sealed, with its blind
-index): a campaign needs nothing else, so nothing else is stored. Rows go to PostgreSQL with
-COPY in batches inside one transaction: an upload lands whole or not at all.
+index): a campaign needs nothing else, so nothing else is stored. Rows go to PostgreSQL in
+batches, one set-based INSERT each, inside one transaction: an upload lands whole or not at all.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ async def stage_csv(
     chunks: AsyncIterator[bytes],
 ) -> AudienceReport:
     """Call inside a transaction on ``conn``."""
-    upload_id = uuid.uuid4()
     report = AudienceReport()
     batch: list[tuple[bytes, bytes]] = []
     line_no = 0
@@ -67,7 +66,8 @@ async def stage_csv(
         line_no += 1
         if not line.strip():
             continue
-        cells = next(csv.reader([line]), [])
+        # A line without quotes splits like csv would, at a tenth of the cost of a csv reader.
+        cells = next(csv.reader([line]), []) if '"' in line else line.split(",")
         address = cells[0].strip() if cells else ""
         if line_no == 1 and "@" not in address and address.lower() in ("email", "e-mail", "to"):
             continue  # a header row
@@ -84,12 +84,12 @@ async def stage_csv(
         index = email_index(keyring, normalised)
         batch.append((index, keyring.seal(normalised.encode(), campaign_id.bytes + index)))
         if len(batch) >= BATCH_ROWS:
-            await _flush(conn, campaign_id, upload_id, batch, report)
-    await _flush(conn, campaign_id, upload_id, batch, report)
+            await _flush(conn, campaign_id, batch, report)
+    await _flush(conn, campaign_id, batch, report)
     return report
 
 
-async def _flush(conn: asyncpg.Connection, campaign_id: uuid.UUID, upload_id: uuid.UUID,
+async def _flush(conn: asyncpg.Connection, campaign_id: uuid.UUID,
                  batch: list[tuple[bytes, bytes]], report: AudienceReport) -> None:
     if not batch:
         return
@@ -97,11 +97,9 @@ async def _flush(conn: asyncpg.Connection, campaign_id: uuid.UUID, upload_id: uu
     first_seen: dict[bytes, bytes] = {}
     for index, sealed in batch:
         first_seen.setdefault(index, sealed)
-    await conn.copy_records_to_table(
-        "audience_uploads", records=[(upload_id, i, s) for i, s in first_seen.items()],
-        columns=["upload_id", "email_index", "email_sealed"],
+    status = await conn.execute(
+        QUERIES.insert_audience_batch, campaign_id, list(first_seen), list(first_seen.values())
     )
-    status = await conn.execute(QUERIES.merge_audience_upload, campaign_id, upload_id)
     inserted = int(status.split()[-1])
     report.accepted += inserted
     report.duplicates += len(batch) - inserted
@@ -119,7 +117,6 @@ async def stage_authorized(
     """Stages every contact (with ``tag``, if given) whose marketing authorization is active
     right now. Call inside a transaction; consent is checked again at fan-out and before each
     send."""
-    upload_id = uuid.uuid4()
     report = AudienceReport()
     cursor = b""  # below every index
     wanted = tag_mac(keyring, tag) if tag is not None else None
@@ -136,5 +133,5 @@ async def stage_authorized(
             address = keyring.open(row["email_sealed"], row["id"].bytes + b"email")
             index = row["email_index"]
             batch.append((index, keyring.seal(address, campaign_id.bytes + index)))
-        await _flush(conn, campaign_id, upload_id, batch, report)
+        await _flush(conn, campaign_id, batch, report)
     return report

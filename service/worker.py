@@ -172,8 +172,8 @@ async def _deliver(ctx: dict[str, Any], row: asyncpg.Record) -> bool:
         recipient = keyring.open(
             row["recipient_sealed"], campaign_id.bytes + row["recipient_index"]
         ).decode()
-        token = campaign_token(look.link_key, b"portal", mid.bytes)[0]
-        unsubscribe = campaign_token(look.link_key, b"unsubscribe", mid.bytes)[0]
+        token = campaign_token(look.link_key, b"portal", mid.bytes)
+        unsubscribe = campaign_token(look.link_key, b"unsubscribe", mid.bytes)
     headers = None
     if unsubscribe is not None:
         # RFC 8058 one-click: mail providers POST "List-Unsubscribe=One-Click" to this URL.
@@ -256,7 +256,6 @@ async def sweep_outbox(ctx: dict[str, Any]) -> bool:
 
 async def purge_expired(ctx: dict[str, Any]) -> str:
     await ctx["db"].execute(QUERIES.purge_admin_sessions)
-    await ctx["db"].execute(QUERIES.purge_cancelled_link_keys)
     await ctx["db"].execute(QUERIES.purge_expired_campaign_content)
     return str(await ctx["db"].execute(QUERIES.purge_expired_content))
 

@@ -4,8 +4,10 @@ paced sending, pause within a second, resume, totals, and nothing recipient-leve
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import re
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -15,6 +17,7 @@ from starlette.applications import Starlette
 
 from service.config import Settings
 from service.consent_store import email_index
+from service.crypto import decode_token
 from service.devrelay import Mailbox
 from service.queries import QUERIES
 from service.worker import build_worker
@@ -70,14 +73,26 @@ async def test_campaign_reaches_only_the_authorized_each_with_own_links(
     assert numbers["sent"] + sum(numbers["excluded"].values()) == numbers["staged"]
     assert "fan0@example.org" not in str(state)
 
-    # Its tokens were derived from the campaign's link key; with the campaign done the key is
-    # gone, while the links already sent keep working (only their hashes are needed).
+    # Its links carry their message's id and an HMAC under the campaign's link key: nothing of
+    # them is stored, and they keep working once the campaign is done.
     db = app.state.resources.db
-    assert await db.fetchval("SELECT link_key_sealed FROM campaigns") is None
+    assert await db.fetchval(
+        "SELECT count(*) FROM messages WHERE token_hash IS NOT NULL"
+        " OR unsubscribe_hash IS NOT NULL OR token_sealed IS NOT NULL") == 0
     unsubscribe_url = next(iter(unsubscribes)).strip("<>")
     response = await client.post(unsubscribe_url.removeprefix("https://portal.clinic.test"),
                                  content=b"List-Unsubscribe=One-Click")
     assert response.status_code == 200
+    # A link whose HMAC does not check out names nothing: another message's id under this
+    # tag, or an unsubscribe token used as a portal link.
+    raw = decode_token(next(iter(tokens)))
+    assert raw is not None
+    other = await db.fetchval("SELECT id FROM messages WHERE id <> $1 LIMIT 1",
+                              uuid.UUID(bytes=raw[:16]))
+    forged = base64.urlsafe_b64encode(other.bytes + raw[16:]).rstrip(b"=").decode()
+    assert (await client.post(f"/p/{forged}")).status_code == 404
+    unsubscribe_token = unsubscribe_url.rsplit("/", 1)[1]
+    assert (await client.post(f"/p/{unsubscribe_token}")).status_code == 404
     # The portal content goes once the campaign's last link has expired.
     await db.execute("UPDATE messages SET expires_at = now() - interval '1 second'")
     await app.state.resources.db.execute(QUERIES.purge_expired_campaign_content)

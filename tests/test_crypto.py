@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -9,12 +10,16 @@ import pytest
 from service.crypto import (
     DecryptionError,
     Keyring,
+    campaign_token,
+    campaign_token_message,
+    campaign_token_valid,
     check_answer,
     decode_token,
     hash_answer,
     new_token,
     token_hash,
 )
+from service.randomness import random_uuids
 
 
 def test_seal_round_trips_and_is_not_plaintext() -> None:
@@ -105,3 +110,20 @@ def test_lookup_digests_survive_rotation() -> None:
     assert email_index(old, "pat@example.org") == email_index(rotated, "Pat@Example.org")
     assert email_index(Keyring({"k9": b"9" * 32}, active="k9"), "pat@example.org") != \
         email_index(old, "pat@example.org")
+
+
+def test_a_campaign_token_names_its_message_and_holds_only_under_its_key_and_purpose() -> None:
+    key, message = os.urandom(32), uuid.uuid4().bytes
+    raw = decode_token(campaign_token(key, b"portal", message))
+    assert raw is not None and campaign_token_message(raw) == message
+    assert campaign_token_valid(key, b"portal", raw)
+    assert not campaign_token_valid(key, b"unsubscribe", raw)
+    assert not campaign_token_valid(os.urandom(32), b"portal", raw)
+    assert not campaign_token_valid(key, b"portal", uuid.uuid4().bytes + raw[16:])
+    assert not campaign_token_valid(key, b"portal", raw[:-1] + bytes([raw[-1] ^ 1]))
+
+
+def test_random_uuids_are_version_4_and_distinct() -> None:
+    ids = random_uuids(10000)
+    assert len(set(ids)) == 10000
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in ids)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 
-_ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "a\n@b.org" through.
+_ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+# Two or more labels of 1-63 letters, digits or inner hyphens.
+_DOMAIN = re.compile(r"^(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 
 
 class AddressError(ValueError):
@@ -27,13 +29,13 @@ def normalise_address(raw: str) -> str:
         raise AddressError("must look like name@example.org")
     if len(local) > 64 or not _ATEXT.match(local):
         raise AddressError("has characters not allowed before the @")
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise AddressError("has an invalid domain") from None
-    labels = ascii_domain.split(".")
-    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        raise AddressError("has an invalid domain")
-    if labels[-1].isdigit():
+    if domain.isascii():
+        ascii_domain = domain.lower()  # the IDNA codec would only check what _DOMAIN checks
+    else:
+        try:
+            ascii_domain = domain.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            raise AddressError("has an invalid domain") from None
+    if not _DOMAIN.match(ascii_domain) or ascii_domain.rpartition(".")[2].isdigit():
         raise AddressError("has an invalid domain")
     return f"{local}@{ascii_domain}"

@@ -14,6 +14,7 @@ from service import audit, consent_store
 from service.bodies import read_form
 from service.crypto import decode_token, token_hash
 from service.portal import pages
+from service.portal.links import find_message
 from service.queries import QUERIES
 from service.resources import Resources
 
@@ -34,7 +35,10 @@ async def unsubscribe(request: Request) -> Response:
     # RFC 8058 sends "List-Unsubscribe=One-Click"; our own button sends the same.
     await read_form(request, _FORM_LIMIT)
     raw = decode_token(request.path_params["token"])
-    target = await res.db.fetchrow(QUERIES.unsubscribe_target, token_hash(raw)) if raw else None
+    target = None if raw is None else await find_message(
+        res.db, res.settings.keyring, raw, b"unsubscribe",
+        by_hash=QUERIES.unsubscribe_target, by_id=QUERIES.unsubscribe_campaign_target,
+    )
     if target is None:
         return HTMLResponse(pages.link_unavailable(), status_code=404)
     async with res.db.acquire() as conn, conn.transaction():

@@ -13,8 +13,9 @@ from starlette.responses import HTMLResponse, Response
 
 from service import audit
 from service.bodies import read_form
-from service.crypto import DecryptionError, check_answer, decode_token, token_hash
+from service.crypto import DecryptionError, check_answer, decode_token
 from service.portal import pages
+from service.portal.links import find_message
 from service.queries import QUERIES
 from service.resources import Resources
 
@@ -31,7 +32,8 @@ async def reveal(request: Request) -> Response:
     raw_token = decode_token(request.path_params["token"])
     if raw_token is None:
         return _unavailable()
-    row = await res.db.fetchrow(QUERIES.portal_message, token_hash(raw_token))
+    row = await find_message(res.db, res.settings.keyring, raw_token, b"portal",
+                             by_hash=QUERIES.portal_message, by_id=QUERIES.portal_campaign_message)
     limit = res.settings.verification_max_failures
     if (
         row is None or row["expired"] or row["verification_failures"] >= limit

@@ -11,14 +11,31 @@ FROM campaigns WHERE id = $1;
 -- name: audience-size
 SELECT count(*) FROM campaign_audience WHERE campaign_id = $1;
 
--- name: audience-batch
--- Keyset pagination over the audience: resumable from the checkpoint, no OFFSET scans.
-SELECT email_index, email_sealed FROM campaign_audience
--- The cursor starts as the empty string, below every index: an "IS NULL OR" here would keep a
--- generic plan from using the cursor as an index bound, rescanning the audience every batch.
-WHERE campaign_id = $1 AND email_index > coalesce($2::bytea, ''::bytea)
-ORDER BY email_index
-LIMIT $3;
+-- name: audience-verdicts
+-- The next batch of the audience after the checkpoint (keyset, no OFFSET scans), each address
+-- with its marketing refusal, NULL when allowed: policy/consent.py's rule over the state that
+-- migration 0008 keeps, in the same order of reasons. The cursor starts as the empty string,
+-- below every index: an "IS NULL OR" here would keep a generic plan from using it as a bound.
+SELECT a.email_index, a.email_sealed,
+       CASE WHEN s.email_index IS NOT NULL THEN 'suppressed'
+            WHEN m.grant_id IS NULL THEN 'no_authorization'
+            WHEN m.revoked_by = 'unsubscribe_link' THEN 'unsubscribed'
+            WHEN m.revoked_by IS NOT NULL THEN 'authorization_revoked'
+            WHEN m.authorization_id IS NULL THEN 'no_authorization'
+            WHEN m.expires_at <= now() THEN 'authorization_expired'
+            WHEN NOT m.confirmed THEN 'authorization_unconfirmed'
+       END AS refusal
+FROM (
+    -- The batch first, then the joins: a planner that misjudges the audience's size would
+    -- otherwise join everything after the cursor and sort it to keep the first few thousand.
+    SELECT email_index, email_sealed FROM campaign_audience
+    WHERE campaign_id = $1 AND email_index > coalesce($2::bytea, ''::bytea)
+    ORDER BY email_index
+    LIMIT $3
+) a
+LEFT JOIN marketing_consent m ON m.email_index = a.email_index
+LEFT JOIN suppressions s ON s.email_index = a.email_index
+ORDER BY a.email_index;
 
 -- name: advance-fanout
 UPDATE campaigns
@@ -76,25 +93,23 @@ INSERT INTO message_events (message_id, status, error_class)
 SELECT id, 'rejected', 'cancelled' FROM m;
 
 -- name: finish-campaign
--- Done once fanned out and nothing is waiting or in flight; the link key goes with it.
-UPDATE campaigns c SET status = 'done', link_key_sealed = NULL
+-- Done once fanned out and nothing is waiting or in flight.
+UPDATE campaigns c SET status = 'done'
 WHERE c.id = $1 AND c.status = 'sending'
   AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
                   AND m.status IN ('queued', 'sending', 'retrying'));
 
--- name: merge-audience-upload
--- A repeated address (in this upload or an earlier one) is kept once.
-WITH moved AS (
-    DELETE FROM audience_uploads WHERE upload_id = $2 RETURNING email_index, email_sealed
-)
+-- name: insert-audience-batch
+-- A repeated address (in this upload or an earlier one) is kept once: the first one written.
 INSERT INTO campaign_audience (campaign_id, email_index, email_sealed)
-SELECT $1::uuid, email_index, email_sealed FROM moved
+SELECT $1::uuid, email_index, email_sealed
+FROM unnest($2::bytea[], $3::bytea[]) AS batch (email_index, email_sealed)
 ON CONFLICT (campaign_id, email_index) DO NOTHING;
 
 -- name: campaign-for-fanout
 -- Locks the campaign row: two workers given the same fan-out job take turns, batch by batch.
-SELECT id, api_key_id, subject, rate_per_second, scheduled_at, status, fanout_cursor,
-       fanout_position, started_at, link_key_sealed
+SELECT id, subject, rate_per_second, scheduled_at, status, fanout_cursor, fanout_position,
+       started_at
 FROM campaigns WHERE id = $1 FOR UPDATE;
 
 -- name: pause-campaign
@@ -113,12 +128,6 @@ WHERE email_index > $1
   AND ($3::bytea IS NULL OR tag_macs @> ARRAY[$3::bytea])
 ORDER BY email_index
 LIMIT $2;
-
--- name: purge-cancelled-link-keys
-UPDATE campaigns c SET link_key_sealed = NULL
-WHERE link_key_sealed IS NOT NULL AND status = 'cancelled'
-  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
-                  AND m.status IN ('queued', 'sending', 'retrying'));
 
 -- name: purge-expired-campaign-content
 -- A campaign's portal content goes once the last of its links has expired.

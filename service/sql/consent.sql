@@ -58,6 +58,15 @@ SELECT m.id AS message_id, m.recipient_index, c.id AS contact_id
 FROM messages m LEFT JOIN contacts c ON c.email_index = m.recipient_index
 WHERE m.unsubscribe_hash = $1;
 
+-- name: unsubscribe-campaign-target
+-- A campaign message named by the id in its unsubscribe token; the caller checks the token's
+-- HMAC with the link key before acting.
+SELECT m.id AS message_id, m.recipient_index, c.id AS contact_id, m.campaign_id,
+       k.link_key_sealed
+FROM messages m JOIN campaigns k ON k.id = m.campaign_id
+LEFT JOIN contacts c ON c.email_index = m.recipient_index
+WHERE m.id = $1 AND m.unsubscribe_hash IS NULL;
+
 -- name: recipient-state
 -- Everything acceptance needs about one address in one round trip: the contact's sealed name,
 -- whether the address is suppressed, and its consent ledger in the order written.

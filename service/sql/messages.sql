@@ -9,7 +9,7 @@ WITH m AS (
     VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9,
             now() + make_interval(secs => $10), now() + make_interval(secs => $11), $12, $13,
             $14, $15, $16, $17)
-    ON CONFLICT (api_key_id, idempotency_key) DO NOTHING
+    ON CONFLICT (api_key_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
 )
 INSERT INTO message_events (message_id, status) SELECT id, 'queued' FROM m RETURNING message_id;
@@ -109,6 +109,15 @@ SELECT m.id, m.content_sealed, m.verification_hash, m.verification_failures,
        m.expires_at <= now() AS expired, m.campaign_id, c.content_sealed AS campaign_content_sealed
 FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id
 WHERE m.token_hash = $1;
+
+-- name: portal-campaign-message
+-- The same, for a campaign message named by the id in its token; the caller checks the token's
+-- HMAC with the link key before using the row.
+SELECT m.id, m.content_sealed, m.verification_hash, m.verification_failures,
+       m.expires_at <= now() AS expired, m.campaign_id, c.content_sealed AS campaign_content_sealed,
+       c.link_key_sealed
+FROM messages m JOIN campaigns c ON c.id = m.campaign_id
+WHERE m.id = $1 AND m.token_hash IS NULL;
 
 -- name: record-verification-failure
 UPDATE messages SET verification_failures = verification_failures + 1, updated_at = now()
