@@ -27,7 +27,7 @@ from service.policy.pacing import due_at
 from service.queries import QUERIES
 from service.randomness import random_uuids
 
-BATCH = 2000
+BATCH = 10000
 _MESSAGE_COLUMNS = [
     "id", "purpose", "status", "subject", "recipient_sealed", "give_up_at", "expires_at",
     "recipient_index", "next_attempt_at", "campaign_id",

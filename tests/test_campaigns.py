@@ -15,6 +15,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from service import audience
 from service.config import Settings
 from service.consent_store import email_index
 from service.crypto import decode_token
@@ -268,3 +269,28 @@ async def test_a_fan_out_whose_job_was_lost_is_restarted_by_the_sweep(
     await run_worker(settings)  # its start-up sweep finds the stalled fan-out
     assert sorted(r for _, rcpts, _ in mailbox.messages for r in rcpts) == sorted(addresses)
     assert (await progress(client, keys["marketer"], campaign))["status"] == "done"
+
+
+async def test_an_upload_written_in_overlapping_batches_keeps_the_first_of_each_address(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches are written while the next is read; the first occurrence still wins across
+    batches, and an upload that ends in an error leaves nothing staged."""
+    monkeypatch.setattr(audience, "BATCH_ROWS", 4)
+    campaign = await create(client, keys["marketer"])
+    addresses = [f"batch{n % 7}@example.org" for n in range(20)]
+    report = await upload(client, keys["marketer"], campaign, audience_csv(addresses))
+    assert (report["accepted"], report["duplicates"]) == (7, 13)
+    db = app.state.resources.db
+    assert await db.fetchval("SELECT count(*) FROM campaign_audience") == 7
+
+    monkeypatch.setattr(audience, "MAX_ROWS", 17)
+    second = await create(client, keys["marketer"])
+    body = audience_csv([f"many{n}@example.org" for n in range(18)])
+    response = await client.post(f"/v1/campaigns/{second}/audience", content=body,
+                                 headers={**auth(keys["marketer"]), "Content-Type": "text/csv"})
+    assert response.status_code == 413
+    assert response.json()["type"].endswith("/audience-too-large")
+    assert await db.fetchval(
+        "SELECT count(*) FROM campaign_audience WHERE campaign_id = $1", uuid.UUID(second)) == 0

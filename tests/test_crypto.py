@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import uuid
 
@@ -127,3 +128,17 @@ def test_random_uuids_are_version_4_and_distinct() -> None:
     ids = random_uuids(10000)
     assert len(set(ids)) == 10000
     assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in ids)
+
+
+def test_mac_is_hmac_sha256_under_a_key_derived_per_purpose() -> None:
+    """Stored blind indexes depend on this exact construction; a faster implementation must
+    give the same bytes."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    keyring = Keyring({"k1": bytes(range(32))}, active="k1")
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"mac:email-index").derive(bytes(range(32)))
+    for data in (b"", b"patient@example.org", b"x" * 1000):
+        assert keyring.mac(b"email-index", data) == hmac.digest(key, data, "sha256")
+    assert keyring.mac(b"other", b"a") != keyring.mac(b"email-index", b"a")
