@@ -83,41 +83,69 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 async def deliver_due(ctx: dict[str, Any]) -> int:
     """Claims and sends due messages, batch after batch, until none are left; returns the count.
 
+    The next batch is claimed and its consent checked while the current one is on the wire, so
+    the SMTP sessions do not sit idle through the database's part of every batch.
+
     Several of these may run at once, in one worker or many: they share the work through the
     claim's SKIP LOCKED, so each message is claimed by exactly one of them.
     """
     db: asyncpg.Pool = ctx["db"]
     sent = 0
     deadline = time.monotonic() + JOB_SECONDS
-    while time.monotonic() < deadline:
-        rows = await db.fetch(QUERIES.claim_due_messages, ctx["claim_batch"], LEASE_SECONDS)
-        if not rows:
-            # Paced campaigns make rows due a few at a time: wait for the next one if it is close,
-            # rather than leave it to the next sweep.
-            wait = await db.fetchval(QUERIES.next_due_in)
-            if wait is None or wait > PACING_WAIT_SECONDS:
-                return sent
-            await asyncio.sleep(max(wait, 0.01))
-            continue
-        # Consent is checked again right before sending: it may have been revoked since.
-        verdicts = await consent_store.decisions(
-            db, [(row["recipient_index"], _consent_purpose(row)) for row in rows]
-        )
-        outcomes = await asyncio.gather(*(
-            _deliver(ctx, row) if verdict.allowed else _reject(db, row, verdict)
-            for row, verdict in zip(rows, verdicts, strict=True)
-        ))
-        delivered = [row["id"] for row, outcome in zip(rows, outcomes, strict=True) if outcome]
-        # Recorded once the batch is through: a worker dying in between re-sends those
-        # messages after the lease (at-least-once), it never loses one.
-        await db.execute(QUERIES.mark_sent, delivered)
-        sent += len(delivered)
-        for campaign_id in {row["campaign_id"] for row in rows} - {None}:
-            await db.execute(QUERIES.finish_campaign, campaign_id)
+    sending: asyncio.Task[int] | None = None
+    try:
+        while time.monotonic() < deadline:
+            claimed = await _claim(ctx)
+            if sending is not None:
+                sent += await sending
+                sending = None
+            if not claimed:
+                # Paced campaigns make rows due a few at a time: wait for the next one if it is
+                # close, rather than leave it to the next sweep.
+                wait = await db.fetchval(QUERIES.next_due_in)
+                if wait is None or wait > PACING_WAIT_SECONDS:
+                    return sent
+                await asyncio.sleep(max(wait, 0.01))
+                continue
+            sending = asyncio.create_task(_send_batch(ctx, claimed))
+        if sending is not None:
+            sent += await sending
+            sending = None
+    finally:
+        if sending is not None:
+            # Cancelled mid-batch (shutdown): what was claimed comes back after the lease.
+            sending.cancel()
     # Out of time with work left: hand over to a fresh job rather than hit arq's job timeout.
     settings: Settings = ctx["settings"]
     await enqueue_deliver_due(ctx["redis"], settings.queue_name, f"next:{uuid.uuid4()}")
     return sent
+
+
+async def _claim(ctx: dict[str, Any]) -> list[tuple[asyncpg.Record, Decision]]:
+    db: asyncpg.Pool = ctx["db"]
+    rows = await db.fetch(QUERIES.claim_due_messages, ctx["claim_batch"], LEASE_SECONDS)
+    if not rows:
+        return []
+    # Consent is checked again right before sending: it may have been revoked since.
+    verdicts = await consent_store.decisions(
+        db, [(row["recipient_index"], _consent_purpose(row)) for row in rows]
+    )
+    return list(zip(rows, verdicts, strict=True))
+
+
+async def _send_batch(ctx: dict[str, Any], claimed: list[tuple[asyncpg.Record, Decision]]) -> int:
+    db: asyncpg.Pool = ctx["db"]
+    outcomes = await asyncio.gather(*(
+        _deliver(ctx, row) if verdict.allowed else _reject(db, row, verdict)
+        for row, verdict in claimed
+    ))
+    delivered = [row["id"] for (row, _), outcome in zip(claimed, outcomes, strict=True) if outcome]
+    # Recorded once the batch is through: a worker dying in between re-sends those messages
+    # after the lease (at-least-once), it never loses one.
+    await db.execute(QUERIES.mark_sent, delivered)
+    for campaign_id in {row["campaign_id"] for row, _ in claimed} - {None}:
+        await db.execute(QUERIES.finish_campaign, campaign_id)
+    return len(delivered)
 
 
 async def fan_out_campaign(ctx: dict[str, Any], campaign_id: str) -> int:
