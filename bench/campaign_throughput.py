@@ -167,7 +167,11 @@ async def run(args: argparse.Namespace, n: int, workdir: Path, certs: CertFiles,
         peaks = ", ".join(f"{peak_rss_mb(worker.pid):.0f} MB" for worker in workers)
         print(f"worker peak memory (VmHWM): {peaks}")
         if not args.no_deliver:
-            raw = await raw_ceiling(n, args.connections, smtp_port, certs.ca_cert)
+            # The same shape as the campaign's mail: its subject and one-click unsubscribe.
+            raw = await raw_ceiling(
+                n, args.connections, smtp_port, certs.ca_cert, subject="Our Spring Newsletter",
+                extra_headers={"List-Unsubscribe": f"<https://portal.test/u/{'x' * 43}>",
+                               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
             print(f"bare aiosmtplib ceiling: {raw:,.0f} msg/s; ratio {service_rate / raw:.2f}")
     finally:
         await db.close()

@@ -45,13 +45,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def raw_ceiling(n: int, connections: int, port: int, ca: Path) -> float:
+async def raw_ceiling(n: int, connections: int, port: int, ca: Path,
+                      subject: str = "Upcoming Appointment Reminder",
+                      extra_headers: dict[str, str] | None = None) -> float:
+    """Prebuilt messages of the service's own shape (``subject``, ``extra_headers``), pushed by
+    bare aiosmtplib over ``connections`` TLS sessions."""
     composer = Composer("no-reply@clinic.test", "Clinic")
     messages = [
         composer.render(
             recipient=f"p{i}@example.org",
-            subject="Upcoming Appointment Reminder",
+            subject=subject,
             link_url=f"https://portal.test/p/{'x' * 43}",
+            extra_headers=extra_headers,
         )
         for i in range(n)
     ]

@@ -8,6 +8,7 @@ re-enqueues anything due, so a flushed Redis or a killed worker loses no accepte
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -22,6 +23,7 @@ from service.config import Settings
 from service.crypto import campaign_token
 from service.delivery.campaign_look import NO_CAMPAIGN, CampaignLook
 from service.delivery.compose import Composer
+from service.delivery.pipeline import SendPipeline
 from service.delivery.relay_rate import RelayRate
 from service.delivery.retry import ErrorClass, next_step
 from service.delivery.smtp import DeliveryError, RelayConfig, SmtpPool
@@ -38,13 +40,16 @@ log = logging.getLogger(__name__)
 # mid-way is picked up again by the sweep once the lease runs out.
 LEASE_SECONDS = 300.0
 # Enough rows to keep every pooled SMTP session busy between two claims.
-CLAIM_BATCH = 64
+CLAIM_BATCH = 256
 # A delivery job hands over to a fresh one after this long, well inside arq's job timeout.
 JOB_SECONDS = 60.0
 PACING_WAIT_SECONDS = 1.0
 # A fan-out job beats (a batch) every few hundred milliseconds; this long without a beat, its
 # job is gone and the sweep starts another from the checkpoint.
 FANOUT_STALLED_SECONDS = 60.0
+
+# A claimed batch: each row with its consent verdict, checked right before sending.
+Claimed = list[tuple[asyncpg.Record, Decision]]
 
 
 def relay_config(settings: Settings) -> RelayConfig:
@@ -83,45 +88,38 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 async def deliver_due(ctx: dict[str, Any]) -> int:
     """Claims and sends due messages, batch after batch, until none are left; returns the count.
 
-    The next batch is claimed and its consent checked while the current one is on the wire, so
-    the SMTP sessions do not sit idle through the database's part of every batch.
-
-    Several of these may run at once, in one worker or many: they share the work through the
-    claim's SKIP LOCKED, so each message is claimed by exactly one of them.
+    Claiming, sending and recording overlap (delivery/pipeline.py). Several of these jobs may
+    run at once, in one worker or many: they share the work through the claim's SKIP LOCKED, so
+    each message is claimed by exactly one of them.
     """
     db: asyncpg.Pool = ctx["db"]
-    sent = 0
     deadline = time.monotonic() + JOB_SECONDS
-    sending: asyncio.Task[int] | None = None
+    pipeline: SendPipeline[Claimed, list[uuid.UUID]] = SendPipeline(
+        functools.partial(_send_batch, ctx), functools.partial(_record, db)
+    )
     try:
         while time.monotonic() < deadline:
             claimed = await _claim(ctx)
-            if sending is not None:
-                sent += await sending
-                sending = None
-            if not claimed:
-                # Paced campaigns make rows due a few at a time: wait for the next one if it is
-                # close, rather than leave it to the next sweep.
-                wait = await db.fetchval(QUERIES.next_due_in)
-                if wait is None or wait > PACING_WAIT_SECONDS:
-                    return sent
-                await asyncio.sleep(max(wait, 0.01))
+            if claimed:
+                await pipeline.advance(claimed)
                 continue
-            sending = asyncio.create_task(_send_batch(ctx, claimed))
-        if sending is not None:
-            sent += await sending
-            sending = None
+            await pipeline.drain()
+            # Paced campaigns make rows due a few at a time: wait for the next one if it is
+            # close, rather than leave it to the next sweep.
+            wait = await db.fetchval(QUERIES.next_due_in)
+            if wait is None or wait > PACING_WAIT_SECONDS:
+                return pipeline.recorded
+            await asyncio.sleep(max(wait, 0.01))
+        await pipeline.drain()
     finally:
-        if sending is not None:
-            # Cancelled mid-batch (shutdown): what was claimed comes back after the lease.
-            sending.cancel()
+        pipeline.cancel()
     # Out of time with work left: hand over to a fresh job rather than hit arq's job timeout.
     settings: Settings = ctx["settings"]
     await enqueue_deliver_due(ctx["redis"], settings.queue_name, f"next:{uuid.uuid4()}")
-    return sent
+    return pipeline.recorded
 
 
-async def _claim(ctx: dict[str, Any]) -> list[tuple[asyncpg.Record, Decision]]:
+async def _claim(ctx: dict[str, Any]) -> Claimed:
     db: asyncpg.Pool = ctx["db"]
     rows = await db.fetch(QUERIES.claim_due_messages, ctx["claim_batch"], LEASE_SECONDS)
     if not rows:
@@ -133,13 +131,17 @@ async def _claim(ctx: dict[str, Any]) -> list[tuple[asyncpg.Record, Decision]]:
     return list(zip(rows, verdicts, strict=True))
 
 
-async def _send_batch(ctx: dict[str, Any], claimed: list[tuple[asyncpg.Record, Decision]]) -> int:
+async def _send_batch(ctx: dict[str, Any], claimed: Claimed) -> list[uuid.UUID]:
+    """Sends (or refuses) a claimed batch; returns the ids the relay took."""
     db: asyncpg.Pool = ctx["db"]
     outcomes = await asyncio.gather(*(
         _deliver(ctx, row) if verdict.allowed else _reject(db, row, verdict)
         for row, verdict in claimed
     ))
-    delivered = [row["id"] for (row, _), outcome in zip(claimed, outcomes, strict=True) if outcome]
+    return [row["id"] for (row, _), outcome in zip(claimed, outcomes, strict=True) if outcome]
+
+
+async def _record(db: asyncpg.Pool, claimed: Claimed, delivered: list[uuid.UUID]) -> int:
     # Recorded once the batch is through: a worker dying in between re-sends those messages
     # after the lease (at-least-once), it never loses one.
     await db.execute(QUERIES.mark_sent, delivered)
