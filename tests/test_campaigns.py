@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import json
 import re
 import uuid
 from dataclasses import replace
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from service import audience
+from service import audience, fanout
 from service.config import Settings
 from service.consent_store import email_index
 from service.crypto import decode_token
@@ -294,3 +295,33 @@ async def test_an_upload_written_in_overlapping_batches_keeps_the_first_of_each_
     assert response.json()["type"].endswith("/audience-too-large")
     assert await db.fetchval(
         "SELECT count(*) FROM campaign_audience WHERE campaign_id = $1", uuid.UUID(second)) == 0
+
+
+@pytest.mark.parametrize("fan_outs", [1, 2])
+async def test_fan_outs_in_many_batches_create_each_message_once(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch, fan_outs: int,
+) -> None:
+    """Batch after batch from the checkpoint, alone or with a second fan-out of the same
+    campaign (a duplicated job) taking turns on the campaign's row lock."""
+    monkeypatch.setattr(fanout, "BATCH", 7)
+    authorized = AUTHORIZED[:45]
+    await authorize_all(app, authorized, await marketer_key_id(app))
+    campaign = await create(client, keys["marketer"])
+    strangers = [f"stranger{n}@example.org" for n in range(12)]
+    await upload(client, keys["marketer"], campaign, audience_csv(authorized + strangers))
+    assert (await client.post(f"/v1/campaigns/{campaign}/send",
+                              headers=auth(keys["marketer"]))).status_code == 202
+    resources = app.state.resources
+    deadline = asyncio.get_running_loop().time() + 60
+    results = await asyncio.gather(*(
+        fanout.fan_out(resources.db, resources.settings, uuid.UUID(campaign), deadline)
+        for _ in range(fan_outs)))
+    assert sum(created for created, _ in results) == 45
+    assert all(finished for _, finished in results)
+    db = resources.db
+    assert await db.fetchval("SELECT count(DISTINCT recipient_index) FROM messages") == 45
+    assert await db.fetchval("SELECT count(*) FROM messages") == 45
+    row = await db.fetchrow("SELECT status, excluded FROM campaigns")
+    assert row["status"] == "sending"
+    assert json.loads(row["excluded"]) == {"no_authorization": 12}
