@@ -178,7 +178,11 @@ async def run(args: argparse.Namespace, n: int, workdir: Path, certs: CertFiles,
         for proc in (api, *workers):
             proc.terminate()
         for proc in (api, *workers):
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print(f"pid {proc.pid} still running 30 s after SIGTERM; killed", flush=True)
+                proc.kill()
 
 
 if __name__ == "__main__":
