@@ -9,18 +9,22 @@ two processes can hand out the same nonce.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 
 _BLOCK = 64 * 1024
 _pool = bytearray()
+# Taking bytes is two steps (copy, then cut); two threads between them would share a nonce.
+_lock = threading.Lock()
 
 
 def random_bytes(n: int) -> bytes:
     global _pool
-    if len(_pool) < n:
-        _pool = bytearray(os.urandom(max(_BLOCK, n)))
-    taken = bytes(_pool[-n:])
-    del _pool[-n:]
+    with _lock:
+        if len(_pool) < n:
+            _pool = bytearray(os.urandom(max(_BLOCK, n)))
+        taken = bytes(_pool[-n:])
+        del _pool[-n:]
     return taken
 
 
@@ -31,7 +35,9 @@ def random_uuids(n: int) -> list[uuid.UUID]:
 
 
 def _forget() -> None:
+    global _lock
     _pool.clear()
+    _lock = threading.Lock()  # a fork can happen while another thread holds it
 
 
 os.register_at_fork(after_in_child=_forget)

@@ -20,7 +20,6 @@ from service.crypto import (
     new_token,
     token_hash,
 )
-from service.randomness import random_uuids
 
 
 def test_seal_round_trips_and_is_not_plaintext() -> None:
@@ -122,12 +121,6 @@ def test_a_campaign_token_names_its_message_and_holds_only_under_its_key_and_pur
     assert not campaign_token_valid(os.urandom(32), b"portal", raw)
     assert not campaign_token_valid(key, b"portal", uuid.uuid4().bytes + raw[16:])
     assert not campaign_token_valid(key, b"portal", raw[:-1] + bytes([raw[-1] ^ 1]))
-
-
-def test_random_uuids_are_version_4_and_distinct() -> None:
-    ids = random_uuids(10000)
-    assert len(set(ids)) == 10000
-    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in ids)
 
 
 def test_mac_is_hmac_sha256_under_a_key_derived_per_purpose() -> None:

@@ -1,0 +1,46 @@
+"""Buffered randomness never hands the same bytes out twice: not to two threads, not to a parent
+and its forked child (a repeated GCM nonce would expose the plaintexts it sealed)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+
+from service.randomness import random_bytes, random_uuids
+
+
+def test_random_uuids_are_version_4_and_distinct() -> None:
+    ids = random_uuids(10000)
+    assert len(set(ids)) == 10000
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in ids)
+
+
+def test_threads_never_share_bytes() -> None:
+    taken: list[bytes] = []
+
+    def take() -> None:
+        mine = [random_bytes(12) for _ in range(5000)]
+        taken.extend(mine)
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(taken)) == len(taken) == 20000
+
+
+def test_a_forked_child_does_not_reuse_the_parents_bytes() -> None:
+    random_bytes(1)  # the parent now holds a block
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write_end, random_bytes(12))
+        os._exit(0)
+    os.close(write_end)
+    child = os.read(read_end, 12)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert len(child) == 12
+    assert child != random_bytes(12)
