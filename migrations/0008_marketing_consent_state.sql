@@ -17,19 +17,20 @@ CREATE TABLE marketing_consent (
     revoked_by       text
 );
 
-CREATE FUNCTION refresh_marketing_consent() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Recomputes the state of the given contacts from their whole marketing ledger. (IN (SELECT
+-- unnest(...)) rather than = ANY(...): a bulk load passes a million ids, and a semi-join hashes
+-- them where ANY would scan the array for every row.)
+CREATE FUNCTION recompute_marketing_consent(contacts uuid[]) RETURNS void
+LANGUAGE plpgsql AS $$
 BEGIN
     -- Lock the state rows first, in a fixed order; the recomputation below is a new statement
     -- with a new snapshot, so it sees every event committed by a writer that held the lock
     -- before us, whatever order their ids were drawn in.
     INSERT INTO marketing_consent (contact_id, email_index)
-    SELECT DISTINCT c.id, c.email_index
-    FROM new_events n JOIN contacts c ON c.id = n.contact_id
-    WHERE n.purpose = 'marketing'
+    SELECT c.id, c.email_index FROM contacts c WHERE c.id IN (SELECT unnest(contacts))
     ORDER BY c.id
     ON CONFLICT (contact_id) DO NOTHING;
-    PERFORM 1 FROM marketing_consent s
-    WHERE s.contact_id IN (SELECT contact_id FROM new_events WHERE purpose = 'marketing')
+    PERFORM 1 FROM marketing_consent s WHERE s.contact_id IN (SELECT unnest(contacts))
     ORDER BY s.contact_id FOR UPDATE;
     UPDATE marketing_consent s
     SET grant_id = g.id, authorization_id = g.authorization_id, expires_at = a.expires_at,
@@ -38,7 +39,7 @@ BEGIN
         SELECT DISTINCT ON (e.contact_id) e.contact_id, e.id, e.authorization_id
         FROM consent_events e
         WHERE e.purpose = 'marketing' AND e.action = 'grant'
-          AND e.contact_id IN (SELECT contact_id FROM new_events WHERE purpose = 'marketing')
+          AND e.contact_id IN (SELECT unnest(contacts))
         ORDER BY e.contact_id, e.id DESC
     ) g
     LEFT JOIN marketing_authorizations a ON a.id = g.authorization_id
@@ -51,6 +52,13 @@ BEGIN
         WHERE e.contact_id = g.contact_id AND e.purpose = 'marketing' AND e.id > g.id
     ) l ON true
     WHERE s.contact_id = g.contact_id;
+END
+$$;
+
+CREATE FUNCTION refresh_marketing_consent() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM recompute_marketing_consent(
+        ARRAY(SELECT DISTINCT contact_id FROM new_events WHERE purpose = 'marketing'));
     RETURN NULL;
 END
 $$;
@@ -60,24 +68,8 @@ AFTER INSERT ON consent_events REFERENCING NEW TABLE AS new_events
 FOR EACH STATEMENT EXECUTE FUNCTION refresh_marketing_consent();
 
 -- The ledgers written before this migration.
-INSERT INTO marketing_consent (contact_id, email_index, grant_id, authorization_id, expires_at,
-                               confirmed, revoked_by)
-SELECT g.contact_id, c.email_index, g.id, g.authorization_id, a.expires_at,
-       coalesce(l.confirmed, false), l.revoked_by
-FROM (
-    SELECT DISTINCT ON (e.contact_id) e.contact_id, e.id, e.authorization_id
-    FROM consent_events e
-    WHERE e.purpose = 'marketing' AND e.action = 'grant'
-    ORDER BY e.contact_id, e.id DESC
-) g
-JOIN contacts c ON c.id = g.contact_id
-LEFT JOIN marketing_authorizations a ON a.id = g.authorization_id
-LEFT JOIN LATERAL (
-    SELECT (array_agg(e.source ORDER BY e.id) FILTER (WHERE e.action = 'revoke'))[1] AS revoked_by,
-           bool_or(e.action = 'confirm' AND e.authorization_id = g.authorization_id) AS confirmed
-    FROM consent_events e
-    WHERE e.contact_id = g.contact_id AND e.purpose = 'marketing' AND e.id > g.id
-) l ON true;
+SELECT recompute_marketing_consent(
+    ARRAY(SELECT DISTINCT contact_id FROM consent_events WHERE purpose = 'marketing'));
 
 -- Campaign messages carry no idempotency key; leaving them out of its unique index spares every
 -- fanned-out row an index entry that could never conflict.
