@@ -1,8 +1,8 @@
 """Which message a portal or unsubscribe link names.
 
 A single message's token is random and found by its stored hash. A campaign message's token is
-its id with an HMAC under the campaign's link key (``crypto.campaign_token``): the row is read by
-that id and used only once the HMAC checks out.
+its id with an HMAC under the campaign's link key (``crypto.campaign_token``): the row is found
+by that id and used only once the HMAC checks out. One query looks both ways.
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from service.crypto import (
 
 
 async def find_message(
-    db: asyncpg.Pool, keyring: Keyring, raw: bytes, purpose: bytes, *, by_hash: str, by_id: str
+    db: asyncpg.Pool, keyring: Keyring, raw: bytes, purpose: bytes, query: str
 ) -> asyncpg.Record | None:
-    row = await db.fetchrow(by_hash, token_hash(raw))
-    if row is not None:
+    """``query`` takes the token's hash and the id it may carry, and returns ``derived_link``,
+    ``campaign_id`` and ``link_key_sealed`` with the row."""
+    row = await db.fetchrow(query, token_hash(raw), uuid.UUID(bytes=campaign_token_message(raw)))
+    if row is None or not row["derived_link"]:
         return row
-    row = await db.fetchrow(by_id, uuid.UUID(bytes=campaign_token_message(raw)))
-    if row is None or row["link_key_sealed"] is None:
+    if row["link_key_sealed"] is None:
         return None
     link_key = keyring.open(row["link_key_sealed"], row["campaign_id"].bytes + b"link-key")
     return row if campaign_token_valid(link_key, purpose, raw) else None

@@ -36,8 +36,7 @@ async def unsubscribe(request: Request) -> Response:
     await read_form(request, _FORM_LIMIT)
     raw = decode_token(request.path_params["token"])
     target = None if raw is None else await find_message(
-        res.db, res.settings.keyring, raw, b"unsubscribe",
-        by_hash=QUERIES.unsubscribe_target, by_id=QUERIES.unsubscribe_campaign_target,
+        res.db, res.settings.keyring, raw, b"unsubscribe", QUERIES.unsubscribe_target
     )
     if target is None:
         return HTMLResponse(pages.link_unavailable(), status_code=404)

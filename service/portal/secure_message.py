@@ -33,7 +33,7 @@ async def reveal(request: Request) -> Response:
     if raw_token is None:
         return _unavailable()
     row = await find_message(res.db, res.settings.keyring, raw_token, b"portal",
-                             by_hash=QUERIES.portal_message, by_id=QUERIES.portal_campaign_message)
+                             QUERIES.portal_message)
     limit = res.settings.verification_max_failures
     if (
         row is None or row["expired"] or row["verification_failures"] >= limit

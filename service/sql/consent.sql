@@ -54,18 +54,14 @@ ON CONFLICT (email_index) DO NOTHING
 RETURNING email_index;
 
 -- name: unsubscribe-target
-SELECT m.id AS message_id, m.recipient_index, c.id AS contact_id
-FROM messages m LEFT JOIN contacts c ON c.email_index = m.recipient_index
-WHERE m.unsubscribe_hash = $1;
-
--- name: unsubscribe-campaign-target
--- A campaign message named by the id in its unsubscribe token; the caller checks the token's
--- HMAC with the link key before acting.
+-- The message an unsubscribe link names, found as in portal-message: by its token's hash ($1)
+-- or, for a campaign message, by the id its token carries ($2), HMAC checked by the caller.
 SELECT m.id AS message_id, m.recipient_index, c.id AS contact_id, m.campaign_id,
-       k.link_key_sealed
-FROM messages m JOIN campaigns k ON k.id = m.campaign_id
+       m.unsubscribe_hash IS NULL AS derived_link, k.link_key_sealed
+FROM messages m LEFT JOIN campaigns k ON k.id = m.campaign_id
 LEFT JOIN contacts c ON c.email_index = m.recipient_index
-WHERE m.id = $1 AND m.unsubscribe_hash IS NULL;
+WHERE m.unsubscribe_hash = $1
+   OR (m.id = $2 AND m.unsubscribe_hash IS NULL AND m.campaign_id IS NOT NULL);
 
 -- name: recipient-state
 -- Everything acceptance needs about one address in one round trip: the contact's sealed name,

@@ -104,20 +104,15 @@ SELECT EXISTS (
 );
 
 -- name: portal-message
--- A campaign message shows its campaign's content (one copy, sealed under the master keys).
-SELECT m.id, m.content_sealed, m.verification_hash, m.verification_failures,
-       m.expires_at <= now() AS expired, m.campaign_id, c.content_sealed AS campaign_content_sealed
-FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id
-WHERE m.token_hash = $1;
-
--- name: portal-campaign-message
--- The same, for a campaign message named by the id in its token; the caller checks the token's
--- HMAC with the link key before using the row.
+-- The message a portal link names: a single message by its token's hash ($1), a campaign
+-- message by the id its token carries ($2; derived_link: the caller checks the token's HMAC
+-- under link_key_sealed before using the row). A campaign message shows its campaign's content
+-- (one copy, sealed under the master keys).
 SELECT m.id, m.content_sealed, m.verification_hash, m.verification_failures,
        m.expires_at <= now() AS expired, m.campaign_id, c.content_sealed AS campaign_content_sealed,
-       c.link_key_sealed
-FROM messages m JOIN campaigns c ON c.id = m.campaign_id
-WHERE m.id = $1 AND m.token_hash IS NULL;
+       m.token_hash IS NULL AS derived_link, c.link_key_sealed
+FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id
+WHERE m.token_hash = $1 OR (m.id = $2 AND m.token_hash IS NULL AND m.campaign_id IS NOT NULL);
 
 -- name: record-verification-failure
 UPDATE messages SET verification_failures = verification_failures + 1, updated_at = now()
