@@ -143,18 +143,22 @@ def _token_key(master: bytes, token: bytes) -> bytes:
     )
 
 
+def encode_token(raw: bytes) -> str:
+    """The one spelling of a token in a URL: unpadded base64url."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 def new_token() -> tuple[str, bytes]:
     """A URL-safe portal or unsubscribe token and the raw bytes it encodes."""
     raw = secrets.token_bytes(TOKEN_BYTES)
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode(), raw
+    return encode_token(raw), raw
 
 
 def campaign_token(link_key: bytes, purpose: bytes, message_id: bytes) -> str:
     """A campaign message's portal or unsubscribe token: the message id and a 128-bit HMAC of it
     under the campaign's random link key. Nothing per recipient is drawn, sealed or stored at
     fan-out; the link is checked by recomputing the tag (``campaign_token_valid``)."""
-    raw = message_id + _campaign_tag(link_key, purpose, message_id)
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return encode_token(message_id + _campaign_tag(link_key, purpose, message_id))
 
 
 def campaign_token_message(raw: bytes) -> bytes:
@@ -179,7 +183,7 @@ def decode_token(token: str) -> bytes | None:
     except (ValueError, TypeError):
         return None
     # Two spare bits in the last character: only the canonical spelling is the token.
-    if len(raw) != TOKEN_BYTES or base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
+    if len(raw) != TOKEN_BYTES or encode_token(raw) != token:
         return None
     return raw
 

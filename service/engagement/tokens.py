@@ -15,7 +15,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from service.crypto import Keyring
+from service.crypto import Keyring, encode_token
 
 _VERSION = 1
 _NONCE_BYTES = 16
@@ -44,11 +44,7 @@ def mint(keyring: Keyring, campaign_id: uuid.UUID, link: int | None, nonce: byte
         raise ValueError("a nonce is 16 bytes")
     target = OPEN if link is None else link + 1
     body = bytes([_VERSION]) + campaign_id.bytes + bytes([target]) + nonce
-    return _text(body + keyring.mac(b"tracking", body)[:_TAG_BYTES])
-
-
-def _text(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return encode_token(body + keyring.mac(b"tracking", body)[:_TAG_BYTES])
 
 
 def read(keyring: Keyring, token: str) -> Hit | None:
@@ -59,7 +55,7 @@ def read(keyring: Keyring, token: str) -> Hit | None:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except ValueError:
         return None
-    if len(raw) != _LENGTH or raw[0] != _VERSION or _text(raw) != token:
+    if len(raw) != _LENGTH or raw[0] != _VERSION or encode_token(raw) != token:
         # The last character carries two spare bits: only the one canonical spelling counts.
         return None
     body, tag = raw[:-_TAG_BYTES], raw[-_TAG_BYTES:]
