@@ -96,6 +96,7 @@ async def stage_csv(
                     await writing
                 writing = asyncio.create_task(_flush(conn, campaign_id, batch, report))
                 batch = []
+                await asyncio.sleep(0)
         if writing is not None:
             await writing
         await _flush(conn, campaign_id, batch, report)
