@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from service.crypto import Keyring
+from service.policy.fanout_lanes import MAX_LANES
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class Settings:
     subject_mode: SubjectMode = "detector"
     # Smallest count shown as it is; 1 .. k-1 become "<k" (CMS cell-size suppression).
     metrics_min_cell: int = 11
+    # A campaign's fan-out runs as this many jobs side by side, each on its own connection.
+    fanout_lanes: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +102,7 @@ class Settings:
             metrics_min_cell=_int(
                 env, "METRICS_MIN_CELL", defaults.metrics_min_cell, 2, 1000
             ),
+            fanout_lanes=_int(env, "FANOUT_LANES", defaults.fanout_lanes, 1, MAX_LANES),
             subject_mode=_choice(env, "SUBJECT_MODE", ("detector", "allowlist"), "detector"),  # type: ignore[arg-type]
         )
 

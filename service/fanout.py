@@ -1,10 +1,14 @@
-"""Campaign fan-out: the staged audience becomes paced outbox messages, batch by batch.
+"""Campaign fan-out: the staged audience becomes paced outbox messages, lane by lane, batch
+by batch.
 
-Each batch is one transaction: read the next audience rows after the checkpoint (keyset) with
-their consent verdicts (one join with the marketing state that migration 0008 keeps), COPY the
-allowed ones into ``messages`` with their due times, and advance the checkpoint. A worker killed
-half-way resumes at the checkpoint; nothing is created twice and memory stays one batch whatever
-the audience size.
+The audience is split into lanes by address index (policy/fanout_lanes.py), each its own job,
+so that several database connections (and workers, on several machines) write messages side by
+side. Each batch of a lane is one transaction: read the lane's next audience rows after its
+checkpoint (keyset) with their consent verdicts (one join with the marketing state that
+migration 0008 keeps), COPY the allowed ones into ``messages`` with their due times, and advance
+the lane's checkpoint. A worker killed half-way resumes at the checkpoint; nothing is created
+twice and memory stays one batch a lane whatever the audience size. The last lane to finish
+turns the campaign to sending.
 
 A recipient costs no encryption here: the message keeps the audience's sealed address (bound to
 the campaign and the address index), its links are its id with an HMAC under the campaign's link
@@ -23,6 +27,7 @@ from collections import Counter
 import asyncpg
 
 from service.config import Settings
+from service.policy.fanout_lanes import campaign_position, lane_bounds
 from service.policy.pacing import due_at
 from service.queries import QUERIES
 from service.randomness import random_uuids
@@ -34,25 +39,36 @@ _MESSAGE_COLUMNS = [
 ]
 
 
+async def create_lanes(conn: asyncpg.Connection, campaign_id: uuid.UUID, lanes: int) -> None:
+    after, below = zip(*lane_bounds(lanes), strict=True)
+    await conn.execute(QUERIES.insert_fanout_lanes, campaign_id, list(after), list(below))
+
+
 async def fan_out(
-    db: asyncpg.Pool, settings: Settings, campaign_id: uuid.UUID, deadline: float
+    db: asyncpg.Pool, settings: Settings, campaign_id: uuid.UUID, lane: int, deadline: float
 ) -> tuple[int, bool]:
-    """Runs the fan-out until it is complete or ``deadline`` (monotonic) passes; returns the
-    number of messages created by this call and whether the fan-out is over."""
+    """Runs one lane of the fan-out until it is complete or ``deadline`` (monotonic) passes;
+    returns the number of messages created by this call and whether the lane is over."""
     created = 0
     while time.monotonic() < deadline:
         async with db.acquire() as conn, conn.transaction():
-            campaign = await conn.fetchrow(QUERIES.campaign_for_fanout, campaign_id)
+            campaign = await conn.fetchrow(QUERIES.lane_for_fanout, campaign_id, lane)
             if campaign is None or campaign["status"] != "staging":
                 return created, True
-            rows = await conn.fetch(
-                QUERIES.audience_verdicts, campaign_id, campaign["fanout_cursor"], BATCH
+            rows = [] if campaign["done"] else await conn.fetch(
+                QUERIES.audience_verdicts, campaign_id, campaign["after"], BATCH,
+                campaign["below"],
             )
-            if not rows:
-                await conn.execute(QUERIES.set_campaign_status, campaign_id, ["staging"],
-                                   "sending")
-                return created, True
-            created += await _batch(conn, settings, campaign, rows)
+            if rows:
+                created += await _batch(conn, settings, campaign, rows)
+                continue
+            await conn.execute(QUERIES.finish_fanout_lane, campaign_id, lane)
+        # A transaction of its own, after this lane's "done" is committed: whichever lane takes
+        # the campaign's lock last sees every other lane's.
+        async with db.acquire() as conn, conn.transaction():
+            await conn.execute(QUERIES.lock_campaign, campaign_id)
+            await conn.execute(QUERIES.campaign_fanned_out, campaign_id)
+        return created, True
     return created, False
 
 
@@ -64,7 +80,7 @@ async def _batch(conn: asyncpg.Connection, settings: Settings, campaign: asyncpg
     start = max(campaign["started_at"], campaign["scheduled_at"] or now)
     give_up = now + dt.timedelta(seconds=settings.retry_give_up_seconds)
     expires = now + dt.timedelta(seconds=settings.portal_ttl_seconds)
-    position = campaign["fanout_position"]
+    lane, lanes, position = campaign["lane"], campaign["lanes"], campaign["position"]
     excluded: Counter[str] = Counter()
     records = []
     ids = random_uuids(len(rows))
@@ -74,7 +90,8 @@ async def _batch(conn: asyncpg.Connection, settings: Settings, campaign: asyncpg
             continue
         records.append((
             message_id, "marketing", "queued", subject, row["email_sealed"], give_up, expires,
-            row["email_index"], due_at(start, position, rate), campaign_id,
+            row["email_index"], due_at(start, campaign_position(lane, lanes, position), rate),
+            campaign_id,
         ))
         position += 1
     if records:
@@ -83,7 +100,7 @@ async def _batch(conn: asyncpg.Connection, settings: Settings, campaign: asyncpg
         # quarter of the fan-out's time. Every later status change is an event as usual.
         await conn.copy_records_to_table("messages", records=records, columns=_MESSAGE_COLUMNS)
     await conn.execute(
-        QUERIES.advance_fanout, campaign_id, rows[-1]["email_index"], position,
+        QUERIES.advance_fanout_lane, campaign_id, lane, rows[-1]["email_index"], position,
         json.dumps(dict(excluded)),
     )
     return len(records)

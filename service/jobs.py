@@ -53,7 +53,8 @@ class Nudger:
             self._last_slot = -1
 
 
-async def enqueue_fan_out(redis: ArqRedis, queue: str, campaign_id: str) -> None:
-    # Any number of these for one campaign is harmless: fan-out locks and checkpoints its row.
-    await redis.enqueue_job(FAN_OUT, campaign_id, _job_id=f"fanout:{campaign_id}:{time.time_ns()}",
+async def enqueue_fan_out(redis: ArqRedis, queue: str, campaign_id: str, lane: int) -> None:
+    # Any number of these for one lane is harmless: fan-out locks and checkpoints the lane's row.
+    await redis.enqueue_job(FAN_OUT, campaign_id, lane,
+                            _job_id=f"fanout:{campaign_id}:{lane}:{time.time_ns()}",
                             _queue_name=queue)

@@ -150,14 +150,14 @@ async def _record(db: asyncpg.Pool, claimed: Claimed, delivered: list[uuid.UUID]
     return len(delivered)
 
 
-async def fan_out_campaign(ctx: dict[str, Any], campaign_id: str) -> int:
+async def fan_out_campaign(ctx: dict[str, Any], campaign_id: str, lane: int) -> int:
     settings: Settings = ctx["settings"]
     created, finished = await fan_out(
-        ctx["db"], settings, uuid.UUID(campaign_id), time.monotonic() + JOB_SECONDS
+        ctx["db"], settings, uuid.UUID(campaign_id), lane, time.monotonic() + JOB_SECONDS
     )
     if not finished:
         # A million recipients outlast arq's job timeout: continue in a fresh job.
-        await enqueue_fan_out(ctx["redis"], settings.queue_name, campaign_id)
+        await enqueue_fan_out(ctx["redis"], settings.queue_name, campaign_id, lane)
     await enqueue_deliver_due(ctx["redis"], settings.queue_name, f"fanned:{uuid.uuid4()}")
     return created
 
@@ -276,8 +276,9 @@ async def sweep_outbox(ctx: dict[str, Any]) -> bool:
     db: asyncpg.Pool = ctx["db"]
     settings: Settings = ctx["settings"]
     await db.execute(QUERIES.reclaim_lost_sends)
-    for row in await db.fetch(QUERIES.stalled_fanouts, FANOUT_STALLED_SECONDS):
-        await enqueue_fan_out(ctx["redis"], settings.queue_name, str(row["id"]))
+    for row in await db.fetch(QUERIES.stalled_fanout_lanes, FANOUT_STALLED_SECONDS):
+        await enqueue_fan_out(ctx["redis"], settings.queue_name, str(row["campaign_id"]),
+                              row["lane"])
     due: bool = await db.fetchval(QUERIES.any_due)
     if due:
         await enqueue_deliver_due(ctx["redis"], settings.queue_name, f"sweep:{uuid.uuid4()}")

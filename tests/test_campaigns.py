@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
-import json
 import re
 import uuid
 from dataclasses import replace
@@ -21,6 +20,7 @@ from service.config import Settings
 from service.consent_store import email_index
 from service.crypto import decode_token
 from service.devrelay import Mailbox
+from service.policy.fanout_lanes import campaign_position
 from service.queries import QUERIES
 from service.worker import build_worker
 from tests.campaign_setup import (
@@ -266,8 +266,8 @@ async def test_a_fan_out_whose_job_was_lost_is_restarted_by_the_sweep(
     await run_worker(settings)
     assert mailbox.messages == []  # nothing knew about the campaign yet
     db = app.state.resources.db
-    await db.execute("UPDATE campaigns SET fanout_at = now() - interval '2 minutes'")
-    await run_worker(settings)  # its start-up sweep finds the stalled fan-out
+    await db.execute("UPDATE campaign_fanout_lanes SET touched_at = now() - interval '2 minutes'")
+    await run_worker(settings)  # its start-up sweep finds the stalled lanes
     assert sorted(r for _, rcpts, _ in mailbox.messages for r in rcpts) == sorted(addresses)
     assert (await progress(client, keys["marketer"], campaign))["status"] == "done"
 
@@ -297,31 +297,89 @@ async def test_an_upload_written_in_overlapping_batches_keeps_the_first_of_each_
         "SELECT count(*) FROM campaign_audience WHERE campaign_id = $1", uuid.UUID(second)) == 0
 
 
-@pytest.mark.parametrize("fan_outs", [1, 2])
-async def test_fan_outs_in_many_batches_create_each_message_once(
+@pytest.mark.parametrize(("lanes", "jobs_per_lane"), [(1, 1), (1, 2), (3, 1), (3, 2)])
+async def test_fan_out_lanes_in_many_batches_create_each_message_once(
     app: Starlette, client: httpx.AsyncClient, keys: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch, fan_outs: int,
+    monkeypatch: pytest.MonkeyPatch, lanes: int, jobs_per_lane: int,
 ) -> None:
-    """Batch after batch from the checkpoint, alone or with a second fan-out of the same
-    campaign (a duplicated job) taking turns on the campaign's row lock."""
+    """Lanes side by side, batch after batch from their checkpoints, alone or with a duplicated
+    job of the same lane taking turns on the lane's row lock: every authorized recipient gets
+    one message, each at its own pacing position, and the campaign turns to sending once."""
     monkeypatch.setattr(fanout, "BATCH", 7)
+    resources = replace(app.state.resources,
+                        settings=replace(app.state.resources.settings, fanout_lanes=lanes))
+    monkeypatch.setattr(app.state, "resources", resources)
     authorized = AUTHORIZED[:45]
     await authorize_all(app, authorized, await marketer_key_id(app))
-    campaign = await create(client, keys["marketer"])
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    campaign = await create(client, keys["marketer"], rate_per_second=10,
+                            scheduled_at=later.isoformat())
     strangers = [f"stranger{n}@example.org" for n in range(12)]
     await upload(client, keys["marketer"], campaign, audience_csv(authorized + strangers))
     assert (await client.post(f"/v1/campaigns/{campaign}/send",
                               headers=auth(keys["marketer"]))).status_code == 202
-    resources = app.state.resources
     deadline = asyncio.get_running_loop().time() + 60
     results = await asyncio.gather(*(
-        fanout.fan_out(resources.db, resources.settings, uuid.UUID(campaign), deadline)
-        for _ in range(fan_outs)))
+        fanout.fan_out(resources.db, resources.settings, uuid.UUID(campaign), lane, deadline)
+        for lane in range(lanes) for _ in range(jobs_per_lane)))
     assert sum(created for created, _ in results) == 45
     assert all(finished for _, finished in results)
     db = resources.db
     assert await db.fetchval("SELECT count(DISTINCT recipient_index) FROM messages") == 45
     assert await db.fetchval("SELECT count(*) FROM messages") == 45
-    row = await db.fetchrow("SELECT status, excluded FROM campaigns")
-    assert row["status"] == "sending"
-    assert json.loads(row["excluded"]) == {"no_authorization": 12}
+    offsets = [row[0] for row in await db.fetch(
+        "SELECT extract(epoch FROM m.next_attempt_at - c.scheduled_at) * 10"
+        " FROM messages m JOIN campaigns c ON c.id = m.campaign_id")]
+    sizes = {row["lane"]: row["position"] for row in await db.fetch(
+        "SELECT lane, position FROM campaign_fanout_lanes")}
+    assert sorted(round(float(offset)) for offset in offsets) == sorted(
+        campaign_position(lane, lanes, n) for lane in range(lanes) for n in range(sizes[lane]))
+    state = await progress(client, keys["marketer"], campaign)
+    assert state["status"] == "sending"
+    assert state["progress"]["excluded"] == {"no_authorization": 12}
+    assert state["progress"]["queued"] == 45
+
+
+async def test_a_campaign_paused_while_staging_fans_out_only_after_resume(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    addresses = AUTHORIZED[:30]
+    await authorize_all(app, addresses, await marketer_key_id(app))
+    campaign = await create(client, keys["marketer"])
+    await upload(client, keys["marketer"], campaign, audience_csv(addresses))
+    await client.post(f"/v1/campaigns/{campaign}/send", headers=auth(keys["marketer"]))
+    paused = await client.post(f"/v1/campaigns/{campaign}/pause", headers=auth(keys["marketer"]))
+    assert paused.status_code == 200
+    await run_worker(settings)  # every lane's job finds the campaign paused
+    db = app.state.resources.db
+    assert await db.fetchval("SELECT count(*) FROM messages") == 0
+    assert mailbox.messages == []
+    resumed = await client.post(f"/v1/campaigns/{campaign}/resume",
+                                headers=auth(keys["marketer"]))
+    assert resumed.json()["status"] == "staging"
+    await run_worker(settings)
+    assert sorted(r for _, rcpts, _ in mailbox.messages for r in rcpts) == sorted(addresses)
+    assert (await progress(client, keys["marketer"], campaign))["status"] == "done"
+
+
+async def test_a_worker_lost_between_the_last_lane_and_sending_is_made_good_by_the_sweep(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    """Every lane done and every message delivered, but the campaign never left staging (its
+    worker died in between): the sweep runs a done lane's job, which finishes the campaign
+    without sending anything again."""
+    addresses = AUTHORIZED[:10]
+    await authorize_all(app, addresses, await marketer_key_id(app))
+    campaign = await create(client, keys["marketer"])
+    await upload(client, keys["marketer"], campaign, audience_csv(addresses))
+    await client.post(f"/v1/campaigns/{campaign}/send", headers=auth(keys["marketer"]))
+    await run_worker(settings)
+    db = app.state.resources.db
+    await db.execute("UPDATE campaigns SET status = 'staging'")
+    await db.execute("UPDATE campaign_fanout_lanes SET touched_at = now() - interval '2 minutes'")
+    assert await db.fetchval("SELECT bool_and(done) FROM campaign_fanout_lanes")
+    await run_worker(settings)
+    assert (await progress(client, keys["marketer"], campaign))["status"] == "done"
+    assert len(mailbox.messages) == 10

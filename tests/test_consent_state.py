@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 
 from service.policy.consent import Authorization, ConsentEvent, Refusal, decide
+from service.policy.fanout_lanes import ABOVE_EVERY_INDEX
 from service.queries import QUERIES
 from tests.test_consent_policy import CASES
 
@@ -71,7 +72,7 @@ async def _verdicts(conn: asyncpg.Connection, key_id: uuid.UUID,
     await conn.executemany(
         "INSERT INTO campaign_audience (campaign_id, email_index, email_sealed)"
         " VALUES ($1, $2, 'x')", [(campaign_id, index) for index in indexes])
-    rows = await conn.fetch(QUERIES.audience_verdicts, campaign_id, b"", 1000)
+    rows = await conn.fetch(QUERIES.audience_verdicts, campaign_id, b"", 1000, ABOVE_EVERY_INDEX)
     return {row["email_index"]: row["refusal"] for row in rows}
 
 

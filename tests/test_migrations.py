@@ -52,16 +52,24 @@ async def test_every_named_query_prepares(database_url: str) -> None:
     assert "claim-due-messages" in QUERIES.names
 
 
+async def migrated_up_to(dsn: str, tmp_path: Path, first_left_out: str, role: str,
+                         ) -> tuple[asyncpg.Connection, uuid.UUID]:
+    """A database migrated by the files before ``first_left_out``, with an API key of ``role``."""
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name < first_left_out:
+            (tmp_path / path.name).write_text(path.read_text())
+    await migrate(dsn, tmp_path)
+    conn = await asyncpg.connect(dsn)
+    key = uuid.uuid4()
+    await conn.execute(QUERIES.insert_api_key, key, "k", b"h", role, "t")
+    return conn, key
+
+
 async def test_ledgers_written_before_0008_are_in_the_marketing_state_after_it(
     empty_database: str, tmp_path: Path,
 ) -> None:
-    for path in sorted(MIGRATIONS_DIR.glob("000[1-7]_*.sql")):
-        (tmp_path / path.name).write_text(path.read_text())
-    await migrate(empty_database, tmp_path)
-    conn = await asyncpg.connect(empty_database)
+    conn, key = await migrated_up_to(empty_database, tmp_path, "0008", "admin")
     try:
-        key = uuid.uuid4()
-        await conn.execute(QUERIES.insert_api_key, key, "k", b"h", "admin", "t")
         ledgers = {"confirmed": ("grant", "confirm"), "unconfirmed": ("grant",),
                    "unsubscribed": ("grant", "confirm", "revoke")}
         contacts = {}
@@ -93,3 +101,36 @@ async def test_ledgers_written_before_0008_are_in_the_marketing_state_after_it(
         contacts["unconfirmed"]: (False, None),
         contacts["unsubscribed"]: (True, "unsubscribe_link"),
     }
+
+
+async def test_campaigns_started_before_0011_continue_as_one_lane(
+    empty_database: str, tmp_path: Path,
+) -> None:
+    conn, key = await migrated_up_to(empty_database, tmp_path, "0011", "marketer")
+    try:
+        campaigns = {name: uuid.uuid4() for name in ("halfway", "paused", "done", "draft")}
+        for name, status, paused_from, started in [
+            ("halfway", "staging", None, True), ("paused", "paused", "staging", True),
+            ("done", "done", None, True), ("draft", "draft", None, False),
+        ]:
+            await conn.execute(
+                "INSERT INTO campaigns (id, api_key_id, name, subject, rate_per_second, status,"
+                " paused_from, started_at, fanout_cursor, fanout_position, excluded)"
+                " VALUES ($1, $2, 'c', 'Newsletter', 10, $3, $4,"
+                " CASE WHEN $5 THEN now() END, CASE WHEN $5 THEN '\\x42'::bytea END,"
+                " CASE WHEN $5 THEN 7 ELSE 0 END,"
+                " CASE WHEN $5 THEN '{\"no_authorization\": 3}'::jsonb ELSE '{}' END)",
+                campaigns[name], key, status, paused_from, started)
+        await migrate(empty_database)
+        lanes = {row["campaign_id"]: row for row in await conn.fetch(
+            "SELECT * FROM campaign_fanout_lanes")}
+        excluded = await conn.fetchval(QUERIES.campaign_excluded, campaigns["halfway"])
+    finally:
+        await conn.close()
+    assert campaigns["draft"] not in lanes
+    for name, done in [("halfway", False), ("paused", False), ("done", True)]:
+        lane = lanes[campaigns[name]]
+        assert (lane["lane"], lane["lanes"], lane["after"], lane["position"], lane["done"]) == (
+            0, 1, b"\x42", 7, done)
+        assert lane["below"] > b"\xff" * 32
+    assert excluded == '{"no_authorization": 3}'

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from service.api.consent_input import parse_tags, text_field
 from service.audience import MAX_ROWS, TooManyRows, stage_authorized, stage_csv
 from service.auth import ApiKey, require
 from service.bodies import read_json_object
+from service.fanout import create_lanes
 from service.jobs import enqueue_fan_out
 from service.policy.pacing import progress
 from service.problems import Problem, invalid
@@ -161,11 +163,17 @@ async def send_campaign(request: Request) -> Response:
         started = await conn.fetchval(QUERIES.start_campaign, campaign["id"])
         if started is None:
             raise Problem(409, "campaign-not-draft", "This campaign was already started")
+        await create_lanes(conn, campaign["id"], res.settings.fanout_lanes)
         await audit.record(conn, actor=_actor(key), action="campaign.send",
                            object_type="campaign", object_id=str(campaign["id"]),
                            outcome="staging")
-    await enqueue_fan_out(res.redis, res.settings.queue_name, str(campaign["id"]))
+    await _enqueue_lanes(res, campaign["id"], range(res.settings.fanout_lanes))
     return JSONResponse({"id": str(campaign["id"]), "status": "staging"}, 202)
+
+
+async def _enqueue_lanes(res: Resources, campaign_id: uuid.UUID, lanes: Iterable[int]) -> None:
+    for lane in lanes:
+        await enqueue_fan_out(res.redis, res.settings.queue_name, str(campaign_id), lane)
 
 
 async def pause_campaign(request: Request) -> Response:
@@ -193,7 +201,8 @@ async def resume_campaign(request: Request) -> Response:
                            object_type="campaign", object_id=str(campaign["id"]),
                            outcome=str(resumed_to))
     if resumed_to == "staging":
-        await enqueue_fan_out(res.redis, res.settings.queue_name, str(campaign["id"]))
+        lanes = [row["lane"] for row in await res.db.fetch(QUERIES.fanout_lanes, campaign["id"])]
+        await _enqueue_lanes(res, campaign["id"], lanes)
     await res.nudger.nudge()
     return JSONResponse({"id": str(campaign["id"]), "status": resumed_to})
 
@@ -221,8 +230,7 @@ async def get_campaign(request: Request) -> Response:
     by_status = {r["status"]: r["n"] for r in
                  await res.db.fetch(QUERIES.campaign_progress, campaign_id)}
     recent = await res.db.fetchval(QUERIES.campaign_recent_sends, campaign_id)
-    excluded = json.loads(campaign["excluded"]) if isinstance(campaign["excluded"], str) \
-        else dict(campaign["excluded"])
+    excluded = json.loads(await res.db.fetchval(QUERIES.campaign_excluded, campaign_id))
     numbers = progress(staged, excluded, by_status, recent, campaign["rate_per_second"],
                        active=campaign["status"] in ("staging", "sending"))
     return JSONResponse({

@@ -5,17 +5,24 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
 
 -- name: campaign
 SELECT id, api_key_id, name, subject, teaser, content_sealed, links, tracking, rate_per_second,
-       scheduled_at, status, fanout_cursor, fanout_position, excluded, started_at, created_at
+       scheduled_at, status, started_at, created_at
 FROM campaigns WHERE id = $1;
+
+-- name: campaign-excluded
+-- Recipients left out at fan-out, by reason, summed over the campaign's lanes.
+SELECT coalesce(jsonb_object_agg(reason, n), '{}')
+FROM (SELECT reason, sum(n::bigint) AS n
+      FROM campaign_fanout_lanes, jsonb_each_text(excluded) AS e(reason, n)
+      WHERE campaign_id = $1 GROUP BY reason) AS by_reason;
 
 -- name: audience-size
 SELECT count(*) FROM campaign_audience WHERE campaign_id = $1;
 
 -- name: audience-verdicts
--- The next batch of the audience after the checkpoint (keyset, no OFFSET scans), each address
+-- The next batch of a lane's audience after its checkpoint (keyset, no OFFSET scans; $4 is the
+-- lane's exclusive upper bound), each address
 -- with its marketing refusal, NULL when allowed: policy/consent.py's rule over the state that
--- migration 0008 keeps, in the same order of reasons. The cursor starts as the empty string,
--- below every index: an "IS NULL OR" here would keep a generic plan from using it as a bound.
+-- migration 0008 keeps, in the same order of reasons.
 SELECT a.email_index, a.email_sealed,
        CASE WHEN s.email_index IS NOT NULL THEN 'suppressed'
             WHEN m.grant_id IS NULL THEN 'no_authorization'
@@ -29,7 +36,7 @@ FROM (
     -- The batch first, then the joins: a planner that misjudges the audience's size would
     -- otherwise join everything after the cursor and sort it to keep the first few thousand.
     SELECT email_index, email_sealed FROM campaign_audience
-    WHERE campaign_id = $1 AND email_index > coalesce($2::bytea, ''::bytea)
+    WHERE campaign_id = $1 AND email_index > $2 AND email_index < $4
     ORDER BY email_index
     LIMIT $3
 ) a
@@ -37,24 +44,59 @@ LEFT JOIN marketing_consent m ON m.email_index = a.email_index
 LEFT JOIN suppressions s ON s.email_index = a.email_index
 ORDER BY a.email_index;
 
--- name: advance-fanout
-UPDATE campaigns
-SET fanout_cursor = $2, fanout_position = $3, fanout_at = now(),
+-- name: advance-fanout-lane
+UPDATE campaign_fanout_lanes
+SET after = $3, position = $4, touched_at = now(),
     excluded = coalesce((SELECT jsonb_object_agg(k, coalesce((excluded ->> k)::bigint, 0)
-                                                   + coalesce(($4::jsonb ->> k)::bigint, 0))
-                         FROM jsonb_object_keys(excluded || $4::jsonb) AS k), '{}')
-WHERE id = $1 AND status = 'staging';
+                                                   + coalesce(($5::jsonb ->> k)::bigint, 0))
+                         FROM jsonb_object_keys(excluded || $5::jsonb) AS k), '{}')
+WHERE campaign_id = $1 AND lane = $2;
+
+-- name: finish-fanout-lane
+UPDATE campaign_fanout_lanes SET done = true, touched_at = now()
+WHERE campaign_id = $1 AND lane = $2;
+
+-- name: lock-campaign
+-- Waits for every lane batch in flight (they share-lock the row) and orders the lanes that
+-- finish at the same time, so that the last of them sees all the others done.
+SELECT status FROM campaigns WHERE id = $1 FOR UPDATE;
+
+-- name: campaign-fanned-out
+-- Sending once every lane is done; and done at once when nothing is left to send (all excluded,
+-- or every message already delivered while the last lane was still being written).
+UPDATE campaigns c
+SET status = CASE WHEN EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
+                               AND m.status IN ('queued', 'sending', 'retrying'))
+                  THEN 'sending' ELSE 'done' END
+WHERE c.id = $1 AND c.status = 'staging'
+  AND NOT EXISTS (SELECT 1 FROM campaign_fanout_lanes l WHERE l.campaign_id = c.id AND NOT l.done)
+RETURNING status;
+
+-- name: insert-fanout-lanes
+INSERT INTO campaign_fanout_lanes (campaign_id, lane, lanes, after, below)
+SELECT $1::uuid, lane - 1, cardinality($2::bytea[]), after, below
+FROM unnest($2::bytea[], $3::bytea[]) WITH ORDINALITY AS bounds (after, below, lane);
+
+-- name: fanout-lanes
+-- All of them, done or not: a done lane's job turns the campaign to sending if nothing else did.
+SELECT lane FROM campaign_fanout_lanes WHERE campaign_id = $1 ORDER BY lane;
 
 -- name: set-campaign-status
 UPDATE campaigns SET status = $3 WHERE id = $1 AND status = ANY($2::text[]) RETURNING id;
 
 -- name: start-campaign
-UPDATE campaigns SET status = 'staging', started_at = coalesce(started_at, now()), fanout_at = now()
+UPDATE campaigns SET status = 'staging', started_at = coalesce(started_at, now())
 WHERE id = $1 AND status = 'draft' RETURNING id;
 
--- name: stalled-fanouts
-SELECT id FROM campaigns
-WHERE status = 'staging' AND fanout_at < now() - make_interval(secs => $1);
+-- name: stalled-fanout-lanes
+-- Lanes of a staging campaign that nobody has advanced for a while: their job was lost. When
+-- every lane is done (the worker died before turning the campaign to sending), any lane's job
+-- finishes it.
+SELECT l.campaign_id, l.lane
+FROM campaign_fanout_lanes l JOIN campaigns c ON c.id = l.campaign_id
+WHERE c.status = 'staging' AND l.touched_at < now() - make_interval(secs => $1)
+  AND (NOT l.done OR NOT EXISTS (SELECT 1 FROM campaign_fanout_lanes o
+                                 WHERE o.campaign_id = l.campaign_id AND NOT o.done));
 
 -- name: campaign-look
 SELECT teaser, links, tracking, link_key_sealed FROM campaigns WHERE id = $1;
@@ -106,11 +148,14 @@ SELECT $1::uuid, email_index, email_sealed
 FROM unnest($2::bytea[], $3::bytea[]) AS batch (email_index, email_sealed)
 ON CONFLICT (campaign_id, email_index) DO NOTHING;
 
--- name: campaign-for-fanout
--- Locks the campaign row: two workers given the same fan-out job take turns, batch by batch.
-SELECT id, subject, rate_per_second, scheduled_at, status, fanout_cursor, fanout_position,
-       started_at
-FROM campaigns WHERE id = $1 FOR UPDATE;
+-- name: lane-for-fanout
+-- Locks the lane's row, so two workers given the same lane take turns batch by batch, and
+-- share-locks the campaign's, so lanes run side by side while a pause or cancel waits for them.
+SELECT c.id, c.subject, c.rate_per_second, c.scheduled_at, c.status, c.started_at,
+       l.lane, l.lanes, l.after, l.below, l.position, l.done
+FROM campaigns c JOIN campaign_fanout_lanes l ON l.campaign_id = c.id
+WHERE c.id = $1 AND l.lane = $2
+FOR SHARE OF c FOR UPDATE OF l;
 
 -- name: pause-campaign
 UPDATE campaigns SET paused_from = status, status = 'paused'
