@@ -30,6 +30,8 @@ class Mailbox:
     mail_from_seen: int = 0
     # When each message was accepted (monotonic seconds), for rate checks.
     accepted_at: list[float] = field(default_factory=list)
+    # The SIZE each accepted message declared in its MAIL command (None: not declared).
+    declared_sizes: list[int | None] = field(default_factory=list)
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
@@ -60,6 +62,8 @@ class Mailbox:
         self.tls_versions.append(ssl_object.version() if ssl_object else "none")
         self.messages.append((str(envelope.mail_from), list(envelope.rcpt_tos), data))
         self.accepted_at.append(time.monotonic())
+        sizes = [int(o[5:]) for o in envelope.mail_options if o.upper().startswith("SIZE=")]
+        self.declared_sizes.append(sizes[0] if sizes else None)
         peer: tuple[str, int] = session.peer  # type: ignore[assignment]
         self.sessions.add((str(peer[0]), int(peer[1])))
         if self.directory is not None:

@@ -69,6 +69,27 @@ async def test_connections_are_reused_across_messages(
     assert len(mailbox.sessions) <= 2
 
 
+async def test_a_refused_recipient_leaves_the_session_clean_for_the_next_message(
+    client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
+) -> None:
+    """One TLS session in turn for a refused, a good, a deferred and a good recipient: each
+    envelope carries only its own recipient and declares the size that arrives."""
+    ids = {}
+    for to in ("nosuchuser@example.org", "ok1@example.org", "tempfail@example.org",
+               "ok2@example.org"):
+        ids[to] = (await send(client, keys["sender"], {**REMINDER, "to": to})).json()["id"]
+    await run_worker(replace(settings, smtp_pool_size=1))
+    assert sorted((sender, tuple(rcpts)) for sender, rcpts, _ in mailbox.messages) == [
+        ("no-reply@clinic.test", ("ok1@example.org",)),
+        ("no-reply@clinic.test", ("ok2@example.org",))]
+    assert mailbox.declared_sizes == [len(data) for _, _, data in mailbox.messages]
+    assert len(mailbox.sessions) == 1
+    states = {to: (await status_of(client, keys["sender"], mid))["status"]
+              for to, mid in ids.items()}
+    assert states == {"nosuchuser@example.org": "failed", "ok1@example.org": "sent",
+                      "tempfail@example.org": "retrying", "ok2@example.org": "sent"}
+
+
 async def test_relay_without_starttls_gets_nothing(
     client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
 ) -> None:
