@@ -44,6 +44,9 @@ CLAIM_BATCH = 256
 # A delivery job hands over to a fresh one after this long, well inside arq's job timeout.
 JOB_SECONDS = 60.0
 PACING_WAIT_SECONDS = 1.0
+# How long a stopping worker gives the batches it has claimed (well inside the deployments'
+# termination grace periods).
+SHUTDOWN_GRACE_SECONDS = 10.0
 # A fan-out job beats (a batch) every few hundred milliseconds; this long without a beat, its
 # job is gone and the sweep starts another from the checkpoint.
 FANOUT_STALLED_SECONDS = 60.0
@@ -111,6 +114,10 @@ async def deliver_due(ctx: dict[str, Any]) -> int:
                 return pipeline.recorded
             await asyncio.sleep(max(wait, 0.01))
         await pipeline.drain()
+    except asyncio.CancelledError:
+        # Shutdown (SIGTERM, a deploy): what is claimed goes out and is recorded first.
+        await pipeline.finish(SHUTDOWN_GRACE_SECONDS)
+        raise
     finally:
         pipeline.cancel()
     # Out of time with work left: hand over to a fresh job rather than hit arq's job timeout.

@@ -383,3 +383,40 @@ async def test_a_worker_lost_between_the_last_lane_and_sending_is_made_good_by_t
     await run_worker(settings)
     assert (await progress(client, keys["marketer"], campaign))["status"] == "done"
     assert len(mailbox.messages) == 10
+
+
+async def test_a_sending_campaign_survives_a_worker_restart(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox,
+) -> None:
+    """The worker is stopped part-way through a paced campaign and a new one started: the new
+    worker finishes it, and nobody gets the mail twice."""
+    await authorize_all(app, AUTHORIZED, await marketer_key_id(app))
+    campaign = await create(client, keys["marketer"], rate_per_second=60)
+    await upload(client, keys["marketer"], campaign, audience_csv(AUTHORIZED))
+    await client.post(f"/v1/campaigns/{campaign}/send", headers=auth(keys["marketer"]))
+    loop = asyncio.get_running_loop()
+    first = build_worker(replace(settings), poll_delay=0.02, handle_signals=False)
+    running = asyncio.create_task(first.main())
+    try:
+        started = loop.time()
+        while len(mailbox.messages) < 40:
+            assert loop.time() - started < 20
+            await asyncio.sleep(0.02)
+    finally:
+        await first.close()
+        running.cancel()
+    stopped_at = len(mailbox.messages)
+    assert stopped_at < len(AUTHORIZED)
+    second = build_worker(replace(settings), poll_delay=0.02, handle_signals=False)
+    running = asyncio.create_task(second.main())
+    try:
+        deadline = loop.time() + 30
+        while (await progress(client, keys["marketer"], campaign))["status"] != "done":
+            assert loop.time() < deadline
+            await asyncio.sleep(0.1)
+    finally:
+        await second.close()
+        running.cancel()
+    recipients = [r for _, rcpts, _ in mailbox.messages for r in rcpts]
+    assert sorted(recipients) == sorted(AUTHORIZED)

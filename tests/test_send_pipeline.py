@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from service.delivery.pipeline import SendPipeline
 
 
@@ -42,7 +44,11 @@ async def test_batches_are_sent_one_at_a_time_and_recorded_in_order_after_their_
     assert log.index("claimed after 10") < log.index("sent 10")
 
 
-async def test_cancel_stops_what_is_under_way_and_records_nothing_more() -> None:
+@pytest.mark.parametrize("grace_seconds", [None, 0.05])
+async def test_a_batch_that_hangs_is_stopped_and_nothing_more_is_recorded(
+    grace_seconds: float | None,
+) -> None:
+    """cancel() at once, or after finish() has waited out its grace."""
     recorded: list[int] = []
     started = asyncio.Event()
 
@@ -58,6 +64,43 @@ async def test_cancel_stops_what_is_under_way_and_records_nothing_more() -> None
     pipeline: SendPipeline[int, int] = SendPipeline(send, record)
     await pipeline.advance(1)
     await started.wait()
+    began = asyncio.get_running_loop().time()
+    if grace_seconds is not None:
+        await pipeline.finish(grace_seconds)
     pipeline.cancel()
     await asyncio.sleep(0)
+    assert asyncio.get_running_loop().time() - began < 1
     assert recorded == [] and pipeline.recorded == 0
+
+
+async def test_a_shutdown_mid_batch_still_sends_and_records_what_was_claimed() -> None:
+    """The caller is cancelled while batch 1 is on the wire and batch 2 is claimed: finish()
+    sends batch 2 as well and records both, in order, instead of leaving them to their leases."""
+    sent: list[int] = []
+    recorded: list[int] = []
+    on_the_wire = asyncio.Event()
+
+    async def send(batch: int) -> int:
+        on_the_wire.set()
+        await asyncio.sleep(0.05)
+        sent.append(batch)
+        return batch
+
+    async def record(batch: int, result: int) -> int:
+        recorded.append(result)
+        return 1
+
+    pipeline: SendPipeline[int, int] = SendPipeline(send, record)
+
+    async def job() -> None:
+        await pipeline.advance(1)
+        await pipeline.advance(2)  # waits for batch 1 on the wire: cancelled here
+        await pipeline.advance(3)
+
+    running = asyncio.create_task(job())
+    await on_the_wire.wait()
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    await pipeline.finish(5)
+    pipeline.cancel()
+    assert sent == [1, 2] and recorded == [1, 2] and pipeline.recorded == 2
