@@ -100,9 +100,14 @@ async def deliver_due(ctx: dict[str, Any]) -> int:
     pipeline: SendPipeline[Claimed, list[uuid.UUID]] = SendPipeline(
         functools.partial(_send_batch, ctx), functools.partial(_record, db)
     )
+    # A claim commits before its consent check returns: shielded, so that a shutdown in between
+    # still gets the claimed rows and can send them rather than leave them leased.
+    claiming: asyncio.Task[Claimed] | None = None
     try:
         while time.monotonic() < deadline:
-            claimed = await _claim(ctx)
+            claiming = asyncio.create_task(_claim(ctx))
+            claimed = await asyncio.shield(claiming)
+            claiming = None
             if claimed:
                 await pipeline.advance(claimed)
                 continue
@@ -116,7 +121,7 @@ async def deliver_due(ctx: dict[str, Any]) -> int:
         await pipeline.drain()
     except asyncio.CancelledError:
         # Shutdown (SIGTERM, a deploy): what is claimed goes out and is recorded first.
-        await pipeline.finish(SHUTDOWN_GRACE_SECONDS)
+        await pipeline.finish(SHUTDOWN_GRACE_SECONDS, claiming)
         raise
     finally:
         pipeline.cancel()

@@ -104,3 +104,10 @@ async def test_a_shutdown_mid_batch_still_sends_and_records_what_was_claimed() -
     await pipeline.finish(5)
     pipeline.cancel()
     assert sent == [1, 2] and recorded == [1, 2] and pipeline.recorded == 2
+
+    async def claim_under_way() -> int:
+        return 3
+
+    await pipeline.finish(5, claim_under_way())  # a claim the shutdown interrupted
+    pipeline.cancel()
+    assert sent == [1, 2, 3] and recorded == [1, 2, 3]

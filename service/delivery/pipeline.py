@@ -13,7 +13,7 @@ neither waits for their leases to run out nor sends them again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 Batch = TypeVar("Batch")
@@ -51,10 +51,13 @@ class SendPipeline(Generic[Batch, Sent]):
         await self.advance(None)
         await self._finish_recording()
 
-    async def finish(self, grace_seconds: float) -> None:
-        """Shutdown: sends and records what is claimed, for at most ``grace_seconds``."""
+    async def finish(self, grace_seconds: float,
+                     claiming: Awaitable[Batch] | None = None) -> None:
+        """Shutdown: sends and records what is claimed, and what ``claiming`` (a claim that was
+        under way) brings, for at most ``grace_seconds``."""
         async def everything() -> None:
-            await self.advance(self._next)
+            late = await claiming if claiming is not None else None
+            await self.advance(late or self._next)
             await self.drain()
 
         try:
