@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from service import consent_store
 from service.consent_store import email_index
 from service.crypto import Keyring
 from service.policy.addresses import AddressError, normalise_address
@@ -142,13 +141,10 @@ async def stage_authorized(
     wanted = tag_mac(keyring, tag) if tag is not None else None
     while rows := await conn.fetch(QUERIES.contacts_batch, cursor, BATCH_ROWS, wanted):
         cursor = rows[-1]["email_index"]
-        verdicts = await consent_store.decisions(
-            conn, [(row["email_index"], "marketing") for row in rows]
-        )
         batch = []
-        for row, verdict in zip(rows, verdicts, strict=True):
+        for row in rows:
             report.rows += 1
-            if not verdict.allowed:
+            if row["refusal"] is not None:
                 continue
             address = keyring.open(row["email_sealed"], row["id"].bytes + b"email")
             index = row["email_index"]

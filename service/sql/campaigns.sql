@@ -20,18 +20,10 @@ SELECT count(*) FROM campaign_audience WHERE campaign_id = $1;
 
 -- name: audience-verdicts
 -- The next batch of a lane's audience after its checkpoint (keyset, no OFFSET scans; $4 is the
--- lane's exclusive upper bound), each address
--- with its marketing refusal, NULL when allowed: policy/consent.py's rule over the state that
--- migration 0008 keeps, in the same order of reasons.
+-- lane's exclusive upper bound), each address with its marketing refusal, NULL when allowed
+-- (migration 0012).
 SELECT a.email_index, a.email_sealed,
-       CASE WHEN s.email_index IS NOT NULL THEN 'suppressed'
-            WHEN m.grant_id IS NULL THEN 'no_authorization'
-            WHEN m.revoked_by = 'unsubscribe_link' THEN 'unsubscribed'
-            WHEN m.revoked_by IS NOT NULL THEN 'authorization_revoked'
-            WHEN m.authorization_id IS NULL THEN 'no_authorization'
-            WHEN m.expires_at <= now() THEN 'authorization_expired'
-            WHEN NOT m.confirmed THEN 'authorization_unconfirmed'
-       END AS refusal
+       marketing_refusal(m, s.email_index IS NOT NULL) AS refusal
 FROM (
     -- The batch first, then the joins: a planner that misjudges the audience's size would
     -- otherwise join everything after the cursor and sort it to keep the first few thousand.
@@ -166,13 +158,20 @@ UPDATE campaigns SET status = paused_from, paused_from = NULL
 WHERE id = $1 AND status = 'paused' RETURNING status;
 
 -- name: contacts-batch
--- Keyset walk over every contact, or those with the tag digest $3, for "everyone with an
--- active marketing authorization".
-SELECT id, email_index, email_sealed FROM contacts
-WHERE email_index > $1
-  AND ($3::bytea IS NULL OR tag_macs @> ARRAY[$3::bytea])
-ORDER BY email_index
-LIMIT $2;
+-- Keyset walk over every contact, or those with the tag digest $3, each with its marketing
+-- refusal (migration 0012), for "everyone with an active marketing authorization".
+SELECT c.id, c.email_index, c.email_sealed,
+       marketing_refusal(m, s.email_index IS NOT NULL) AS refusal
+FROM (
+    SELECT id, email_index, email_sealed FROM contacts
+    WHERE email_index > $1
+      AND ($3::bytea IS NULL OR tag_macs @> ARRAY[$3::bytea])
+    ORDER BY email_index
+    LIMIT $2
+) c
+LEFT JOIN marketing_consent m ON m.email_index = c.email_index
+LEFT JOIN suppressions s ON s.email_index = c.email_index
+ORDER BY c.email_index;
 
 -- name: purge-expired-campaign-content
 -- A campaign's portal content goes once the last of its links has expired.
