@@ -125,9 +125,10 @@ UPDATE messages SET content_sealed = NULL, verification_hash = NULL, token_seale
 WHERE content_sealed IS NOT NULL AND expires_at <= now();
 
 -- name: next-due-in
--- Seconds until the next waiting message is due (negative when overdue, NULL when none).
+-- Seconds until the next waiting message is due (negative when overdue, NULL when none). A
+-- paused campaign's messages wait at 'infinity' (not a number of seconds away): not counted.
 SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 FROM messages
-WHERE status IN ('queued', 'retrying');
+WHERE status IN ('queued', 'retrying') AND next_attempt_at < 'infinity';
 
 -- name: messages-by-status
 SELECT status, count(*) AS n FROM messages GROUP BY status;
