@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import httpx
@@ -147,6 +150,29 @@ async def keys(app: Starlette) -> dict[str, str]:
         for role in ("sender", "marketer", "admin")
     }
 
+
+
+@asynccontextmanager
+async def background_worker(settings: Settings, **options: Any) -> AsyncIterator[None]:
+    """A real arq worker running beside the test for the block, then stopped as a SIGTERM
+    stops it. Its jobs, and the result writes arq shields from their cancellation, are awaited
+    before arq's close(): close() would re-raise the CancelledError of a job cancelled before
+    it began, and a result write still running would find its Redis pool closed."""
+    worker = build_worker(settings, handle_signals=False, **options)
+    running = asyncio.create_task(worker.main())
+    try:
+        yield
+    finally:
+        worker.handle_sig(signal.SIGUSR1)  # cancels the jobs, as SIGTERM does
+        running.cancel()  # and the polling loop, so that no job starts after this
+        await asyncio.gather(running, return_exceptions=True)
+        while unfinished := [
+            task for task in asyncio.all_tasks()
+            if task.get_coro().__qualname__.startswith(("Worker.run_job", "Worker.finish_"))
+        ]:
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        worker.tasks.clear()
+        await worker.close()
 
 
 async def run_worker(settings: Settings) -> None:

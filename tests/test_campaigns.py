@@ -22,7 +22,6 @@ from service.crypto import decode_token
 from service.devrelay import Mailbox
 from service.policy.fanout_lanes import campaign_position
 from service.queries import QUERIES
-from service.worker import build_worker
 from tests.campaign_setup import (
     audience_csv,
     authorize_all,
@@ -31,7 +30,7 @@ from tests.campaign_setup import (
     progress,
     upload,
 )
-from tests.conftest import run_worker
+from tests.conftest import background_worker, run_worker
 from tests.helpers import auth, parse_mail, portal_token
 
 AUTHORIZED = [f"fan{n}@example.org" for n in range(150)]
@@ -108,9 +107,7 @@ async def test_pause_stops_within_a_second_and_resume_finishes(
     await authorize_all(app, AUTHORIZED, await marketer_key_id(app))
     campaign = await create(client, keys["marketer"], rate_per_second=40)
     await upload(client, keys["marketer"], campaign, audience_csv(AUTHORIZED))
-    worker = build_worker(replace(settings), poll_delay=0.02, handle_signals=False)
-    running = asyncio.create_task(worker.main())
-    try:
+    async with background_worker(settings, poll_delay=0.02):
         await client.post(f"/v1/campaigns/{campaign}/send", headers=auth(keys["marketer"]))
         started = asyncio.get_running_loop().time()
         while len(mailbox.messages) < 30:
@@ -127,6 +124,8 @@ async def test_pause_stops_within_a_second_and_resume_finishes(
         state = await progress(client, keys["marketer"], campaign)
         assert state["status"] == "paused"
         assert state["progress"]["queued"] == 150 - after_a_second
+        # Parked messages are not "due in" anything (their time is infinity, not a number).
+        assert await app.state.resources.db.fetchval(QUERIES.next_due_in) is None
 
         resumed = await client.post(f"/v1/campaigns/{campaign}/resume",
                                     headers=auth(keys["marketer"]))
@@ -134,9 +133,6 @@ async def test_pause_stops_within_a_second_and_resume_finishes(
         deadline = asyncio.get_running_loop().time() + 30
         while len(mailbox.messages) < 150 and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
-    finally:
-        await worker.close()
-        running.cancel()
     recipients = [r for _, rcpts, _ in mailbox.messages for r in rcpts]
     assert sorted(recipients) == sorted(AUTHORIZED)  # everyone once, nobody twice
     for _ in range(50):
@@ -396,27 +392,17 @@ async def test_a_sending_campaign_survives_a_worker_restart(
     await upload(client, keys["marketer"], campaign, audience_csv(AUTHORIZED))
     await client.post(f"/v1/campaigns/{campaign}/send", headers=auth(keys["marketer"]))
     loop = asyncio.get_running_loop()
-    first = build_worker(replace(settings), poll_delay=0.02, handle_signals=False)
-    running = asyncio.create_task(first.main())
-    try:
+    async with background_worker(settings, poll_delay=0.02):
         started = loop.time()
         while len(mailbox.messages) < 40:
             assert loop.time() - started < 20
             await asyncio.sleep(0.02)
-    finally:
-        await first.close()
-        running.cancel()
     stopped_at = len(mailbox.messages)
     assert stopped_at < len(AUTHORIZED)
-    second = build_worker(replace(settings), poll_delay=0.02, handle_signals=False)
-    running = asyncio.create_task(second.main())
-    try:
+    async with background_worker(settings, poll_delay=0.02):
         deadline = loop.time() + 30
         while (await progress(client, keys["marketer"], campaign))["status"] != "done":
             assert loop.time() < deadline
             await asyncio.sleep(0.1)
-    finally:
-        await second.close()
-        running.cancel()
     recipients = [r for _, rcpts, _ in mailbox.messages for r in rcpts]
     assert sorted(recipients) == sorted(AUTHORIZED)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import uuid
 from typing import Any
@@ -21,9 +20,8 @@ from service.auth import create_api_key
 from service.config import Settings
 from service.devrelay import Mailbox
 from service.engagement import counters, tokens
-from service.worker import build_worker
 from tests.campaign_setup import LINK, flush, open_pixels, sent_campaign
-from tests.conftest import run_worker
+from tests.conftest import background_worker, run_worker
 from tests.helpers import REMINDER, auth, mail_text, parse_mail, send
 
 
@@ -243,17 +241,10 @@ async def test_the_running_worker_moves_counts_into_postgresql_within_seconds(
 ) -> None:
     campaign, emails = await sent_campaign(app, client, keys, settings, mailbox, 12)
     await open_pixels(client, emails)
-    worker = build_worker(settings, handle_signals=False)  # not burst: its crons run
-    task = asyncio.create_task(worker.main())
-    try:
+    async with background_worker(settings):  # not burst: its crons run
         for _ in range(100):  # the move runs every 5 seconds
             if await app.state.resources.db.fetchval("SELECT count(*) FROM engagement"):
                 break
             await asyncio.sleep(0.1)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await worker.close()
     shown = await metrics(client, keys["marketer"], campaign)
     assert shown["opens"]["total"] == 12
