@@ -144,13 +144,23 @@ async def _claim(ctx: dict[str, Any]) -> Claimed:
 
 
 async def _send_batch(ctx: dict[str, Any], claimed: Claimed) -> list[uuid.UUID]:
-    """Sends (or refuses) a claimed batch; returns the ids the relay took."""
+    """Sends (or refuses) a claimed batch; returns the ids the relay took.
+
+    One sender per SMTP session, each taking the next row when its last send is through, so
+    each message is rendered just before it goes out. (A task per row rendered the whole batch
+    at once, holding up every session's replies for the length of that burst.)"""
     db: asyncpg.Pool = ctx["db"]
-    outcomes = await asyncio.gather(*(
-        _deliver(ctx, row) if verdict.allowed else _reject(db, row, verdict)
-        for row, verdict in claimed
-    ))
-    return [row["id"] for (row, _), outcome in zip(claimed, outcomes, strict=True) if outcome]
+    settings: Settings = ctx["settings"]
+    rows = iter(claimed)
+    delivered: list[uuid.UUID] = []
+
+    async def sender() -> None:
+        for row, verdict in rows:
+            if await (_deliver(ctx, row) if verdict.allowed else _reject(db, row, verdict)):
+                delivered.append(row["id"])
+
+    await asyncio.gather(*(sender() for _ in range(settings.smtp_pool_size)))
+    return delivered
 
 
 async def _record(db: asyncpg.Pool, claimed: Claimed, delivered: list[uuid.UUID]) -> int:
