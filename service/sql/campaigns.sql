@@ -54,15 +54,11 @@ WHERE campaign_id = $1 AND lane = $2;
 SELECT status FROM campaigns WHERE id = $1 FOR UPDATE;
 
 -- name: campaign-fanned-out
--- Sending once every lane is done; and done at once when nothing is left to send (all excluded,
--- or every message already delivered while the last lane was still being written).
-UPDATE campaigns c
-SET status = CASE WHEN EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
-                               AND m.status IN ('queued', 'sending', 'retrying'))
-                  THEN 'sending' ELSE 'done' END
+-- Sending once every lane is done. (finish-campaign, run next, ends it at once when nothing is
+-- left to send: all excluded, or every message delivered while the last lane was written.)
+UPDATE campaigns c SET status = 'sending'
 WHERE c.id = $1 AND c.status = 'staging'
-  AND NOT EXISTS (SELECT 1 FROM campaign_fanout_lanes l WHERE l.campaign_id = c.id AND NOT l.done)
-RETURNING status;
+  AND NOT EXISTS (SELECT 1 FROM campaign_fanout_lanes l WHERE l.campaign_id = c.id AND NOT l.done);
 
 -- name: insert-fanout-lanes
 INSERT INTO campaign_fanout_lanes (campaign_id, lane, lanes, after, below)
