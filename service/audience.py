@@ -95,6 +95,8 @@ async def stage_csv(
                     await writing
                 writing = asyncio.create_task(_flush(conn, campaign_id, batch, report))
                 batch = []
+                # Let the write go out now: the parser yields only when the body makes it wait,
+                # and until then the database would sit idle.
                 await asyncio.sleep(0)
         if writing is not None:
             await writing
