@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.delivery_throughput import free_port, fresh_database, raw_ceiling  # noqa: E402
-from service.auth import create_api_key  # noqa: E402
-from service.config import parse_master_keys  # noqa: E402
-from service.consent_store import email_index  # noqa: E402
-from service.devcerts import CertFiles, make_test_pki  # noqa: E402
+from service.access import create_api_key  # noqa: E402
+from service.core.addresses import email_index  # noqa: E402
+from service.core.config import parse_master_keys  # noqa: E402
+from service.devtools.certs import CertFiles, make_test_pki  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:

@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.http_load import post_many  # noqa: E402
-from service.auth import create_api_key  # noqa: E402
+from service.access import create_api_key  # noqa: E402
+from service.db.migrations import migrate  # noqa: E402
 from service.delivery.compose import Composer  # noqa: E402
 from service.delivery.smtp import tls_context  # noqa: E402
-from service.devcerts import make_test_pki  # noqa: E402
-from service.migrations import migrate  # noqa: E402
+from service.devtools.certs import make_test_pki  # noqa: E402
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_DB = "hipaa_mail_bench"

@@ -12,8 +12,8 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from service.devcerts import CertFiles
-from service.devrelay import server_tls_context
+from service.devtools.certs import CertFiles
+from service.devtools.relay import server_tls_context
 
 
 class Counter:

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.policy.subjects import SubjectPolicy  # noqa: E402
+from service.subjects.policy import SubjectPolicy  # noqa: E402
 
 CORPORA = [ROOT / "tests/data/subject_corpus.tsv", ROOT / "tests/data/subject_holdout.tsv"]
 

@@ -1,4 +1,4 @@
-"""Builds service/policy/data/health_terms.txt.gz, the subject policy's vocabulary.
+"""Builds service/subjects/data/health_terms.txt.gz, the subject policy's vocabulary.
 
 Sources (pip install -e '.[lexicon]'):
   - ICD-10-CM descriptions (simple-icd-10-cm), chapters A-T only: the external-cause (V-Y) and
@@ -10,7 +10,7 @@ A generated word is kept only when it is distinctive: rare in general English (w
 below a threshold) and not on scripts/lexicon/everyday_words.txt. The same everyday list ships
 with the service so that no curated everyday word can ever trigger.
 
-Also writes service/policy/data/near_misses.txt: common English words one edit away from a
+Also writes service/subjects/data/near_misses.txt: common English words one edit away from a
 term (e.g. "cancel" ~ "cancer"), which the misspelling matcher must never flag.
 Run: python scripts/build_subject_lexicon.py
 """
@@ -32,9 +32,9 @@ import drug_named_entity_recognition  # noqa: E402
 import simple_icd_10_cm as icd  # noqa: E402
 from wordfreq import top_n_list, zipf_frequency  # noqa: E402
 
-from service.policy.subject_normalise import skeleton  # noqa: E402
+from service.subjects.normalise import skeleton  # noqa: E402
 
-DATA = ROOT / "service" / "policy" / "data"
+DATA = ROOT / "service" / "subjects" / "data"
 SOURCES = ROOT / "scripts" / "lexicon"
 WORD = re.compile(r"^[a-z]{4,}$")
 # Words this rare in general English are medical jargon when they come from ICD or drug lists.

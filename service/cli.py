@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from service.config import ConfigError, Settings
+from service.core.config import ConfigError, Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_subjects(sys.stdin, sys.stdout)
     try:
         if args.verb == "dev":
-            from service.dev import run_dev
+            from service.devtools.run import run_dev
 
             return asyncio.run(run_dev(api_port=args.port, smtp_port=args.smtp_port))
         settings = Settings.from_env()
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from service.migrations import migrate
+    from service.db.migrations import migrate
 
     applied = await migrate(settings.database_url)
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
@@ -71,7 +71,7 @@ async def _migrate(settings: Settings) -> int:
 async def _create_key(settings: Settings, role: str, name: str) -> int:
     import asyncpg
 
-    from service.auth import create_api_key
+    from service.access import create_api_key
 
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
     assert pool is not None
@@ -87,7 +87,7 @@ async def _create_key(settings: Settings, role: str, name: str) -> int:
 def serve_api(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
-    from service.app import create_app
+    from service.http.app import create_app
 
     # uvicorn's own access log prints full paths, which carry portal tokens; ours redacts them.
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None,
@@ -96,7 +96,7 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
 
 
 def check_subjects(lines: TextIO, out: TextIO) -> int:
-    from service.policy.subjects import SubjectPolicy
+    from service.subjects.policy import SubjectPolicy
 
     clinic = os.environ.get("CLINIC_NAME")
     policy = SubjectPolicy(allowed_phrases=(clinic,) if clinic else ())

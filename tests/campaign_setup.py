@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from service.config import Settings
-from service.consent_store import email_index
-from service.devrelay import Mailbox
+from service.core.addresses import email_index
+from service.core.config import Settings
+from service.devtools.relay import Mailbox
 from service.engagement import counters
 from tests.conftest import run_worker
 from tests.helpers import auth, mail_text, parse_mail

@@ -18,13 +18,13 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
-from service.app import create_app
-from service.auth import create_api_key
-from service.config import Settings
-from service.crypto import Keyring
-from service.devcerts import CertFiles, make_test_pki
-from service.devrelay import Mailbox, start_relay
-from service.migrations import migrate
+from service.access import create_api_key
+from service.core.config import Settings
+from service.core.crypto import Keyring
+from service.db.migrations import migrate
+from service.devtools.certs import CertFiles, make_test_pki
+from service.devtools.relay import Mailbox, start_relay
+from service.http.app import create_app
 from service.worker import build_worker
 
 ADMIN_DSN = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.policy.addresses import AddressError, normalise_address
+from service.core.addresses import AddressError, normalise_address
 
 ACCEPTED = [
     ("patient@example.org", "patient@example.org"),

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from service.policy.subject_rules import decide_subject
-from service.policy.subjects import SubjectVerdict
+from service.subjects.policy import SubjectVerdict
+from service.subjects.rules import decide_subject
 from tests.helpers import REMINDER, auth, send
 
 

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 from starlette.applications import Starlette
 
-from service.auth import VerifiedKeys, authenticate, create_api_key
+from service.access import VerifiedKeys, authenticate, create_api_key
 
 
 @pytest.fixture

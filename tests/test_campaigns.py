@@ -15,13 +15,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from service import audience, fanout
-from service.config import Settings
-from service.consent_store import email_index
-from service.crypto import decode_token
-from service.devrelay import Mailbox
-from service.policy.fanout_lanes import campaign_position
-from service.queries import QUERIES
+from service.campaigns import audience, fanout
+from service.campaigns.lanes import campaign_position
+from service.core.addresses import email_index
+from service.core.config import Settings
+from service.core.crypto import decode_token
+from service.db.queries import QUERIES
+from service.devtools.relay import Mailbox
 from tests.campaign_setup import (
     audience_csv,
     authorize_all,
@@ -164,7 +164,7 @@ async def test_cancel_rejects_what_is_left(
 async def test_campaigns_are_private_to_their_marketer(
     app: Starlette, client: httpx.AsyncClient, keys: dict[str, str],
 ) -> None:
-    from service.auth import create_api_key
+    from service.access import create_api_key
 
     campaign = await create(client, keys["marketer"])
     other = await create_api_key(app.state.resources.db, "marketer", "other team")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from service.config import ConfigError, Settings
+from service.core.config import ConfigError, Settings
 
 KEY = base64.b64encode(b"k" * 32).decode()
 

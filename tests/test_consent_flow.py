@@ -13,8 +13,8 @@ import pytest
 from starlette.applications import Starlette
 
 from service.audit import verify_chain
-from service.config import Settings
-from service.devrelay import Mailbox
+from service.core.config import Settings
+from service.devtools.relay import Mailbox
 from tests.conftest import run_worker
 from tests.helpers import REMINDER, auth, mail_text, parse_mail, send
 

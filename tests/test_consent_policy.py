@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from service.policy.consent import Authorization, ConsentEvent, Refusal, decide
+from service.consent.policy import Authorization, ConsentEvent, Refusal, decide
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 AUTH = Authorization(uuid.uuid4(), expires_at=NOW + dt.timedelta(days=365), expiry_event=None)

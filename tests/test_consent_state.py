@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from service.policy.consent import Authorization, ConsentEvent, Refusal, decide
-from service.policy.fanout_lanes import ABOVE_EVERY_INDEX
-from service.queries import QUERIES
+from service.campaigns.lanes import ABOVE_EVERY_INDEX
+from service.consent.policy import Authorization, ConsentEvent, Refusal, decide
+from service.db.queries import QUERIES
 from tests.test_consent_policy import CASES
 
 MARKETING = [case for case in CASES if case[0] == "marketing"]

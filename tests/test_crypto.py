@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from service.crypto import (
+from service.core.crypto import (
     DecryptionError,
     Keyring,
     campaign_token,
@@ -103,7 +103,7 @@ def test_answers_are_salted_and_normalised() -> None:
 def test_lookup_digests_survive_rotation() -> None:
     """Putting a new key in front (rotation) must not change the address index: otherwise an
     opted-out or suppressed address would look unknown and be mailed."""
-    from service.consent_store import email_index
+    from service.core.addresses import email_index
 
     old = Keyring({"k1": b"1" * 32}, active="k1")
     rotated = Keyring({"k2": b"2" * 32, "k1": b"1" * 32}, active="k2")

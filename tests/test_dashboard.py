@@ -8,9 +8,9 @@ import re
 import httpx
 from starlette.applications import Starlette
 
-from service.auth import create_api_key
-from service.config import Settings
-from service.devrelay import Mailbox
+from service.access import create_api_key
+from service.core.config import Settings
+from service.devtools.relay import Mailbox
 from tests.browser import browser_page, live_server, screenshot
 from tests.campaign_setup import flush, open_pixels, sent_campaign
 from tests.helpers import auth

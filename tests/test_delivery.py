@@ -10,9 +10,9 @@ import httpx
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
-from service.config import Settings
-from service.devcerts import CertFiles
-from service.devrelay import Mailbox, start_relay
+from service.core.config import Settings
+from service.devtools.certs import CertFiles
+from service.devtools.relay import Mailbox, start_relay
 from tests.conftest import free_port, run_worker
 from tests.helpers import REMINDER, auth, mail_text, parse_mail, portal_token, send
 
@@ -129,7 +129,7 @@ async def test_untrusted_certificate_gets_nothing(
 async def test_certificate_for_another_host_gets_nothing(
     client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, tmp_path: Any,
 ) -> None:
-    from service.devcerts import make_test_pki
+    from service.devtools.certs import make_test_pki
 
     wrong_host = make_test_pki(tmp_path / "pki", hosts=("mail.elsewhere.test",))
     box = Mailbox()
@@ -256,7 +256,7 @@ async def test_duplicate_jobs_deliver_once(
     client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
     app: Starlette,
 ) -> None:
-    from service.jobs import enqueue_deliver_due
+    from service.db.queue import enqueue_deliver_due
 
     message_id = (await send(client, keys["sender"])).json()["id"]
     redis = app.state.resources.redis

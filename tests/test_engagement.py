@@ -16,9 +16,9 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
-from service.auth import create_api_key
-from service.config import Settings
-from service.devrelay import Mailbox
+from service.access import create_api_key
+from service.core.config import Settings
+from service.devtools.relay import Mailbox
 from service.engagement import counters, tokens
 from tests.campaign_setup import LINK, flush, open_pixels, sent_campaign
 from tests.conftest import background_worker, run_worker
@@ -122,7 +122,7 @@ async def test_acceptance_40_recipients_15_opens_12_clicks_and_nothing_says_who(
     for record in service_records:  # (the test's own HTTP client logs its URLs)
         message = record.getMessage()
         assert all(pixel not in message and click not in message for pixel, click in emails)
-    assert any("/t/<redacted>" in r.getMessage() for r in service_records)
+    assert any("/t/o/<redacted>" in r.getMessage() for r in service_records)
 
 
 async def test_seven_opens_are_shown_as_fewer_than_eleven_and_the_rate_withheld(

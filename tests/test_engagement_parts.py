@@ -9,9 +9,9 @@ import uuid
 import pytest
 
 from service.admin import charts
-from service.crypto import Keyring
+from service.core.crypto import Keyring
 from service.engagement import hyperloglog, tokens
-from service.policy.small_cells import show_count, show_rate
+from service.engagement.small_cells import show_count, show_rate
 
 
 def _values(n: int, seed: int) -> list[bytes]:

@@ -7,9 +7,9 @@ import hashlib
 
 import pytest
 
-from service.policy.fanout_lanes import (
+from service.campaigns.lanes import (
     ABOVE_EVERY_INDEX,
-    MAX_LANES,
+    MAX_FANOUT_LANES,
     campaign_position,
     lane_bounds,
 )
@@ -23,7 +23,7 @@ def lanes_holding(bounds: list[tuple[bytes, bytes]], index: bytes) -> list[int]:
     return [lane for lane, (after, below) in enumerate(bounds) if after < index < below]
 
 
-@pytest.mark.parametrize("lanes", range(1, MAX_LANES + 1))
+@pytest.mark.parametrize("lanes", range(1, MAX_FANOUT_LANES + 1))
 def test_every_index_falls_in_exactly_one_lane(lanes: int) -> None:
     bounds = lane_bounds(lanes)
     assert len(bounds) == lanes
@@ -42,7 +42,7 @@ def test_lanes_are_about_the_same_size(lanes: int) -> None:
     assert max(sizes) < 1.15 * len(SAMPLE) / lanes
 
 
-@pytest.mark.parametrize("lanes", [0, MAX_LANES + 1, -1])
+@pytest.mark.parametrize("lanes", [0, MAX_FANOUT_LANES + 1, -1])
 def test_a_lane_count_out_of_range_is_refused(lanes: int) -> None:
     with pytest.raises(ValueError, match="lanes"):
         lane_bounds(lanes)

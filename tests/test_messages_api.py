@@ -72,7 +72,7 @@ async def test_other_roles_may_not_send_or_read_messages(
 async def test_a_sender_sees_only_its_own_messages(
     client: httpx.AsyncClient, keys: dict[str, str], app: Starlette
 ) -> None:
-    from service.auth import create_api_key
+    from service.access import create_api_key
 
     other = await create_api_key(app.state.resources.db, "sender", "other system")
     created = (await send(client, keys["sender"])).json()["id"]

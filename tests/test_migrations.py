@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from service.migrations import MIGRATIONS_DIR, migrate
-from service.queries import QUERIES
+from service.db.migrations import MIGRATIONS_DIR, migrate
+from service.db.queries import QUERIES
 from tests.conftest import ADMIN_DSN
 
 

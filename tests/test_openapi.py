@@ -10,8 +10,8 @@ from openapi_spec_validator import validate
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-from service.app import STATIC_DIR
-from service.health import OPENAPI_PATH
+from service.http.health import OPENAPI_PATH
+from service.http.routes import STATIC_DIR
 
 
 def spec() -> dict[str, Any]:

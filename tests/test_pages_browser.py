@@ -9,8 +9,8 @@ import httpx
 from playwright.async_api import Page
 from starlette.applications import Starlette
 
-from service.config import Settings
-from service.devrelay import Mailbox
+from service.core.config import Settings
+from service.devtools.relay import Mailbox
 from tests.browser import browser_page, live_server, screenshot
 from tests.conftest import run_worker
 from tests.helpers import REMINDER, auth, parse_mail, portal_token, send

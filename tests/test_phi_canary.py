@@ -11,8 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
-from service.config import Settings
-from service.devrelay import Mailbox
+from service.core.config import Settings
+from service.devtools.relay import Mailbox
 from tests.conftest import run_worker
 from tests.helpers import REMINDER, portal_token, send
 

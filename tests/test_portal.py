@@ -8,8 +8,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from service.config import Settings
-from service.devrelay import Mailbox
+from service.core.config import Settings
+from service.devtools.relay import Mailbox
 from tests.conftest import run_worker
 from tests.helpers import REMINDER, portal_token, send
 
@@ -115,7 +115,7 @@ async def test_expired_content_is_deleted(
     client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
     app: Starlette,
 ) -> None:
-    from service.worker import purge_expired
+    from service.worker.jobs import purge_expired
 
     await delivered_token(client, keys["sender"], settings, mailbox)
     db = app.state.resources.db

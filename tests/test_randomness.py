@@ -7,7 +7,7 @@ import os
 import threading
 import uuid
 
-from service.randomness import random_bytes, random_uuids
+from service.core.randomness import random_bytes, random_uuids
 
 
 def test_random_uuids_are_version_4_and_distinct() -> None:

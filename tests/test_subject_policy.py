@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.policy.subject_normalise import fold, word_tokens
-from service.policy.subjects import SubjectPolicy
+from service.subjects.normalise import fold, word_tokens
+from service.subjects.policy import SubjectPolicy
 
 POLICY = SubjectPolicy(allowed_phrases=("Riverside Heart Clinic",))
 DATA = Path(__file__).parent / "data"

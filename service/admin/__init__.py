@@ -1,1 +1,3 @@
-"""The admins' dashboard: a signed-in page of aggregate campaign metrics."""
+"""The operators' dashboard: sign-in with an admin key, sessions, and the aggregate engagement
+page drawn as server-made SVG. May import core, db, access and engagement.
+"""

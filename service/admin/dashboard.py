@@ -9,12 +9,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from service.access import authenticate
 from service.admin import pages, sessions
-from service.api.metrics import overview, window
-from service.auth import authenticate
-from service.bodies import read_form
-from service.problems import Problem
-from service.resources import Resources
+from service.core import paths
+from service.core.bodies import read_form
+from service.core.problems import Problem
+from service.db.resources import Resources
+from service.engagement import overview, window
 
 _FORM_LIMIT = 2048
 # Under the service-wide "no-referrer", Chromium sends "Origin: null" with a form post, which
@@ -42,7 +43,7 @@ async def show(request: Request) -> Response:
     token = request.cookies.get(sessions.COOKIE)
     key = await sessions.current(res.db, token)
     if key is None or token is None:
-        return RedirectResponse("/admin/login", status_code=303)
+        return RedirectResponse(paths.DASHBOARD_LOGIN, status_code=303)
     start, end = window(request)
     numbers = await overview(res, key, start, end)
     csrf = sessions.csrf_token(res.settings.keyring, token)
@@ -63,10 +64,10 @@ async def sign_in(request: Request) -> Response:
     if key.role != "admin":
         return _html(pages.sign_in("Only an admin key can open the dashboard."), status_code=403)
     token = await sessions.start(res.db, key)
-    response = RedirectResponse("/admin", status_code=303)
+    response = RedirectResponse(paths.DASHBOARD, status_code=303)
     response.set_cookie(
-        sessions.COOKIE, token, max_age=sessions.SESSION_SECONDS, path="/admin", httponly=True,
-        samesite="strict", secure=_secure(request, res),
+        sessions.COOKIE, token, max_age=sessions.SESSION_SECONDS, path=paths.DASHBOARD,
+        httponly=True, samesite="strict", secure=_secure(request, res),
     )
     return response
 
@@ -80,9 +81,9 @@ async def sign_out(request: Request) -> Response:
         if not sessions.csrf_ok(res.settings.keyring, token, form.get("csrf", "")):
             raise Problem(403, "csrf", "The sign-out form was not from this session")
         await sessions.end(res.db, token)
-    response = RedirectResponse("/admin/login", status_code=303)
+    response = RedirectResponse(paths.DASHBOARD_LOGIN, status_code=303)
     response.delete_cookie(
-        sessions.COOKIE, path="/admin", httponly=True, samesite="strict",
+        sessions.COOKIE, path=paths.DASHBOARD, httponly=True, samesite="strict",
         secure=_secure(request, res),
     )
     return response

@@ -6,6 +6,7 @@ import html
 from typing import Any
 
 from service.admin import charts
+from service.core import paths
 
 
 def _page(title: str, body: str) -> str:
@@ -14,7 +15,7 @@ def _page(title: str, body: str) -> str:
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<meta name=\"robots\" content=\"noindex, nofollow\">"
         f"<title>{html.escape(title)}</title>"
-        "<link rel=\"stylesheet\" href=\"/static/admin.css\"></head>"
+        f"<link rel=\"stylesheet\" href=\"{paths.STATIC}/admin.css\"></head>"
         f"<body>{body}</body></html>"
     )
 
@@ -24,7 +25,7 @@ def sign_in(error: str | None = None) -> str:
     return _page("Sign in: engagement dashboard", (
         "<main class=\"narrow\"><h1>Engagement dashboard</h1>"
         "<p>Sign in with an admin API key. The dashboard shows aggregate figures only.</p>"
-        f"{alert}<form method=\"post\" action=\"/admin/login\">"
+        f"{alert}<form method=\"post\" action=\"{paths.DASHBOARD_LOGIN}\">"
         "<label for=\"api_key\">Admin API key</label>"
         "<input id=\"api_key\" name=\"api_key\" type=\"password\" autocomplete=\"off\" required>"
         "<button type=\"submit\">Sign in</button></form></main>"
@@ -61,10 +62,10 @@ def dashboard(who: str, csrf: str, overview: dict[str, Any]) -> str:
     ) or "<tr><td colspan=\"8\">No campaign started in this period.</td></tr>"
     return _page("Engagement dashboard", (
         "<header><h1>Engagement dashboard</h1>"
-        f"<form method=\"post\" action=\"/admin/logout\"><span>{html.escape(who)}</span>"
+        f"<form method=\"post\" action=\"{paths.DASHBOARD_LOGOUT}\"><span>{html.escape(who)}</span>"
         f"<input type=\"hidden\" name=\"csrf\" value=\"{html.escape(csrf, quote=True)}\">"
         "<button type=\"submit\">Sign out</button></form></header><main>"
-        f"<form class=\"period\" method=\"get\" action=\"/admin\">"
+        f"<form class=\"period\" method=\"get\" action=\"{paths.DASHBOARD}\">"
         f"<label>From <input type=\"date\" name=\"from\" value=\"{overview['from']}\"></label>"
         f"<label>To <input type=\"date\" name=\"to\" value=\"{overview['to']}\"></label>"
         "<button type=\"submit\">Show</button></form>"

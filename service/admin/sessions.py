@@ -12,9 +12,9 @@ import secrets
 
 import asyncpg
 
-from service.auth import ApiKey
-from service.crypto import Keyring, token_hash
-from service.queries import QUERIES
+from service.access import ApiKey
+from service.core.crypto import Keyring, token_hash
+from service.db.queries import QUERIES
 
 COOKIE = "hm_admin"
 SESSION_SECONDS = 8 * 3600

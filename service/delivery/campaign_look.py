@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from service.crypto import Keyring
-from service.engagement import tokens
+from service import engagement
+from service.core import paths
+from service.core.crypto import Keyring
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +26,14 @@ class CampaignLook:
         once in each unique figure; without it, links are given as they are."""
         if not self.tracking or campaign_id is None:
             return [(link, link) for link in self.links], None
-        nonce = tokens.new_nonce()
+        nonce = engagement.new_nonce()
         links = [
-            (link, f"{base_url}/t/c/{tokens.mint(keyring, campaign_id, index, nonce)}")
+            (link, paths.link(base_url, paths.TRACK_CLICK,
+                              engagement.mint(keyring, campaign_id, index, nonce)))
             for index, link in enumerate(self.links)
         ]
-        return links, f"{base_url}/t/o/{tokens.mint(keyring, campaign_id, None, nonce)}"
+        pixel = engagement.mint(keyring, campaign_id, None, nonce)
+        return links, paths.link(base_url, paths.TRACK_OPEN, pixel)
 
 
 # Single messages (reminders, results-ready): no teaser, no links, never tracked.

@@ -18,9 +18,9 @@ from typing import Any, cast
 import asyncpg
 from redis.asyncio import Redis
 
+from service.db.queries import QUERIES
 from service.engagement import hyperloglog
 from service.engagement.tokens import Hit
-from service.queries import QUERIES
 
 log = logging.getLogger(__name__)
 

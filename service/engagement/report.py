@@ -14,9 +14,9 @@ from typing import Any
 
 import asyncpg
 
+from service.db.queries import QUERIES
 from service.engagement import hyperloglog
-from service.policy.small_cells import show_count, show_rate
-from service.queries import QUERIES
+from service.engagement.small_cells import show_count, show_rate
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from service.crypto import Keyring, encode_token
+from service.core.crypto import Keyring, encode_token
 
 _VERSION = 1
 _NONCE_BYTES = 16

@@ -11,7 +11,7 @@ import uuid
 
 import asyncpg
 
-from service.crypto import (
+from service.core.crypto import (
     Keyring,
     campaign_token_message,
     campaign_token_valid,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 
+from service.core import paths
+
 
 def page(title: str, body: str) -> str:
     return (
@@ -11,7 +13,7 @@ def page(title: str, body: str) -> str:
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         "<meta name=\"robots\" content=\"noindex, nofollow\">"
         f"<title>{html.escape(title)}</title>"
-        "<link rel=\"stylesheet\" href=\"/static/portal.css\"></head>"
+        f"<link rel=\"stylesheet\" href=\"{paths.STATIC}/portal.css\"></head>"
         f"<body><main>{body}</main></body></html>"
     )
 
@@ -53,41 +55,6 @@ def portal_unavailable() -> str:
     return page("Message not available", (
         "<h1>This message is not available</h1>"
         "<p>The link may have expired or been used up. Please contact your care team.</p>"
-    ))
-
-
-def unsubscribe_landing(clinic: str) -> str:
-    # GET only asks: a scanner that follows the link must not unsubscribe anyone.
-    return page("Unsubscribe", (
-        "<h1>Unsubscribe from marketing emails</h1>"
-        f"<p>Stop newsletters and offers from {html.escape(clinic)}? Messages about your care "
-        "are not affected.</p>"
-        "<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" "
-        "value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form>"
-    ))
-
-
-def unsubscribed(clinic: str) -> str:
-    return page("Unsubscribed", (
-        "<h1>You are unsubscribed</h1>"
-        f"<p>You will get no more marketing emails from {html.escape(clinic)}.</p>"
-    ))
-
-
-def confirm_landing(clinic: str) -> str:
-    return page("Confirm your choice", (
-        "<h1>Confirm your email preferences</h1>"
-        f"<p>Do you want to receive newsletters and offers from {html.escape(clinic)} by email? "
-        "You can unsubscribe at any time with the link in every such email.</p>"
-        "<form method=\"post\"><button type=\"submit\">Yes, confirm</button></form>"
-    ))
-
-
-def confirmed(clinic: str) -> str:
-    return page("Confirmed", (
-        "<h1>Thank you</h1>"
-        f"<p>Your choice is confirmed. {html.escape(clinic)} may now send you newsletters and "
-        "offers by email.</p>"
     ))
 
 

@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from service import audit
-from service.bodies import read_form
-from service.crypto import DecryptionError, check_answer, decode_token
+from service.core.bodies import read_form
+from service.core.crypto import DecryptionError, check_answer, decode_token
+from service.db.queries import QUERIES
+from service.db.resources import Resources
 from service.portal import pages
 from service.portal.links import find_message
-from service.queries import QUERIES
-from service.resources import Resources
 
 _FORM_LIMIT = 4096
 

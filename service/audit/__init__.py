@@ -1,0 +1,7 @@
+"""The audit trail: hash-chained records of every use of PHI or consent, written inside the
+audited transaction. May import core and db.
+"""
+
+from service.audit.chain import GENESIS, chain_hash, record, verify_chain
+
+__all__ = ["GENESIS", "chain_hash", "record", "verify_chain"]

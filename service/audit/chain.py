@@ -1,0 +1,60 @@
+"""Hash-chained audit records of every use of PHI or consent.
+
+Each record's hash covers its fields and the previous record's hash, so editing or deleting a
+record breaks the chain from there on (``verify_chain`` finds where). Records name ids and
+outcomes, never addresses or content. The table is append-only by trigger; truncating its tail
+is the one change the chain alone cannot show, so ship the latest hash off the database too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+import asyncpg
+
+from service.db.queries import QUERIES
+
+GENESIS = bytes(32)
+_LOCK_KEY = 0x61756474
+
+
+def chain_hash(
+    prev: bytes, at: dt.datetime, actor: str, action: str, object_type: str, object_id: str,
+    outcome: str, detail: str | None,
+) -> bytes:
+    fields = [at.isoformat(), actor, action, object_type, object_id, outcome, detail]
+    return hashlib.sha256(prev + json.dumps(fields, separators=(",", ":")).encode()).digest()
+
+
+async def record(
+    conn: asyncpg.Connection, *, actor: str, action: str, object_type: str, object_id: str,
+    outcome: str, detail: str | None = None,
+) -> None:
+    """Appends one record; call inside the transaction of the change it records."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("audit records are written inside the audited transaction")
+    await conn.execute(QUERIES.audit_lock, _LOCK_KEY)
+    prev = await conn.fetchval(QUERIES.audit_last_hash) or GENESIS
+    # Microsecond precision, as PostgreSQL stores it, so the hash can be recomputed from the row.
+    at = dt.datetime.now(dt.UTC)
+    digest = chain_hash(prev, at, actor, action, object_type, object_id, outcome, detail)
+    await conn.execute(
+        QUERIES.audit_insert, at, actor, action, object_type, object_id, outcome, detail, prev,
+        digest,
+    )
+
+
+async def verify_chain(conn: asyncpg.Connection) -> int | None:
+    """The id of the first record that does not chain, or None when the whole log is intact."""
+    prev = GENESIS
+    for row in await conn.fetch(QUERIES.audit_records):
+        expected = chain_hash(
+            prev, row["at"], row["actor"], row["action"], row["object_type"], row["object_id"],
+            row["outcome"], row["detail"],
+        )
+        if row["prev_hash"] != prev or row["hash"] != expected:
+            return int(row["id"])
+        prev = row["hash"]
+    return None

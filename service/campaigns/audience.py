@@ -1,0 +1,150 @@
+"""Campaign audiences: a CSV upload streamed into the database, never held whole in memory.
+
+Each row is ``email[,name[,external id]]``; only the address is kept (sealed, with its blind
+index): a campaign needs nothing else, so nothing else is stored. Rows go to PostgreSQL in
+batches, one set-based INSERT each, inside one transaction: an upload lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from service.consent import tag_mac
+from service.core.addresses import AddressError, email_index, normalise_address
+from service.core.crypto import Keyring
+from service.db.queries import QUERIES
+
+BATCH_ROWS = 5000
+MAX_ROWS = 1_000_000
+MAX_LINE_BYTES = 2048
+_ERROR_LINES_SHOWN = 100
+
+
+class TooManyRows(Exception):
+    pass
+
+
+@dataclass
+class AudienceReport:
+    rows: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    # Line numbers only: the report never echoes an address back.
+    invalid_lines: list[int] = field(default_factory=list)
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    pending = b""
+    first = True
+    async for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            text = raw[:MAX_LINE_BYTES].decode("utf-8-sig" if first else "utf-8", "replace")
+            first = False
+            yield text.rstrip("\r")
+    if pending:
+        yield pending[:MAX_LINE_BYTES].decode("utf-8-sig" if first else "utf-8", "replace")
+
+
+async def stage_csv(
+    conn: asyncpg.Connection, keyring: Keyring, campaign_id: uuid.UUID,
+    chunks: AsyncIterator[bytes],
+) -> AudienceReport:
+    """Call inside a transaction on ``conn``.
+
+    Each batch is written while the next one is read and sealed, so that the database and this
+    process work side by side instead of taking turns.
+    """
+    report = AudienceReport()
+    batch: list[tuple[bytes, bytes]] = []
+    writing: asyncio.Task[None] | None = None
+    line_no = 0
+    try:
+        async for line in _lines(chunks):
+            line_no += 1
+            if not line.strip():
+                continue
+            # A line without quotes splits as csv would, at a tenth of a csv reader's cost.
+            cells = next(csv.reader([line]), []) if '"' in line else line.split(",")
+            address = cells[0].strip() if cells else ""
+            if line_no == 1 and "@" not in address and address.lower() in ("email", "e-mail", "to"):
+                continue  # a header row
+            report.rows += 1
+            if report.rows > MAX_ROWS:
+                raise TooManyRows
+            try:
+                normalised = normalise_address(address)
+            except AddressError:
+                report.invalid += 1
+                if len(report.invalid_lines) < _ERROR_LINES_SHOWN:
+                    report.invalid_lines.append(line_no)
+                continue
+            index = email_index(keyring, normalised)
+            batch.append((index, keyring.seal(normalised.encode(), campaign_id.bytes + index)))
+            if len(batch) >= BATCH_ROWS:
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(_flush(conn, campaign_id, batch, report))
+                batch = []
+                # Let the write go out now: the parser yields only when the body makes it wait,
+                # and until then the database would sit idle.
+                await asyncio.sleep(0)
+        if writing is not None:
+            await writing
+        await _flush(conn, campaign_id, batch, report)
+    finally:
+        # A failed upload (too many rows, a dropped connection) must not leave a write running
+        # on the connection that is about to roll back.
+        if writing is not None and not writing.done():
+            writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, asyncpg.PostgresError):
+                await writing
+    return report
+
+
+async def _flush(conn: asyncpg.Connection, campaign_id: uuid.UUID,
+                 batch: list[tuple[bytes, bytes]], report: AudienceReport) -> None:
+    if not batch:
+        return
+    # The first occurrence of an address wins, as a person reading the file would expect.
+    first_seen: dict[bytes, bytes] = {}
+    for index, sealed in batch:
+        first_seen.setdefault(index, sealed)
+    status = await conn.execute(
+        QUERIES.insert_audience_batch, campaign_id, list(first_seen), list(first_seen.values())
+    )
+    inserted = int(status.split()[-1])
+    report.accepted += inserted
+    report.duplicates += len(batch) - inserted
+
+
+async def stage_authorized(
+    conn: asyncpg.Connection, keyring: Keyring, campaign_id: uuid.UUID, tag: str | None = None
+) -> AudienceReport:
+    """Stages every contact (with ``tag``, if given) whose marketing authorization is active
+    right now. Call inside a transaction; consent is checked again at fan-out and before each
+    send."""
+    report = AudienceReport()
+    cursor = b""  # below every index
+    wanted = tag_mac(keyring, tag) if tag is not None else None
+    while rows := await conn.fetch(QUERIES.contacts_batch, cursor, BATCH_ROWS, wanted):
+        cursor = rows[-1]["email_index"]
+        batch = []
+        for row in rows:
+            report.rows += 1
+            if row["refusal"] is not None:
+                continue
+            address = keyring.open(row["email_sealed"], row["id"].bytes + b"email")
+            index = row["email_index"]
+            batch.append((index, keyring.seal(address, campaign_id.bytes + index)))
+        await _flush(conn, campaign_id, batch, report)
+    return report

@@ -1,0 +1,42 @@
+"""HTML for the patient's unsubscribe and confirmation pages, in the portal's layout."""
+
+from __future__ import annotations
+
+import html
+
+from service.portal import page
+
+
+def unsubscribe_landing(clinic: str) -> str:
+    # GET only asks: a scanner that follows the link must not unsubscribe anyone.
+    return page("Unsubscribe", (
+        "<h1>Unsubscribe from marketing emails</h1>"
+        f"<p>Stop newsletters and offers from {html.escape(clinic)}? Messages about your care "
+        "are not affected.</p>"
+        "<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" "
+        "value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form>"
+    ))
+
+
+def unsubscribed(clinic: str) -> str:
+    return page("Unsubscribed", (
+        "<h1>You are unsubscribed</h1>"
+        f"<p>You will get no more marketing emails from {html.escape(clinic)}.</p>"
+    ))
+
+
+def confirm_landing(clinic: str) -> str:
+    return page("Confirm your choice", (
+        "<h1>Confirm your email preferences</h1>"
+        f"<p>Do you want to receive newsletters and offers from {html.escape(clinic)} by email? "
+        "You can unsubscribe at any time with the link in every such email.</p>"
+        "<form method=\"post\"><button type=\"submit\">Yes, confirm</button></form>"
+    ))
+
+
+def confirmed(clinic: str) -> str:
+    return page("Confirmed", (
+        "<h1>Thank you</h1>"
+        f"<p>Your choice is confirmed. {html.escape(clinic)} may now send you newsletters and "
+        "offers by email.</p>"
+    ))

@@ -1,0 +1,76 @@
+"""Reads the consent ledger and suppression list for the pure decision in ``policy.py``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from service.consent.policy import Authorization, ConsentEvent, Decision, decide
+from service.core.crypto import Keyring
+from service.db.queries import QUERIES
+
+
+def tag_mac(keyring: Keyring, tag: str) -> bytes:
+    """The stored form of a contact tag (see migration 0006): comparable, not readable."""
+    return keyring.mac(b"contact-tag", tag.strip().casefold().encode())
+
+
+async def decisions(
+    conn: asyncpg.Connection | asyncpg.Pool, wanted: Sequence[tuple[bytes, str]],
+    now: dt.datetime | None = None,
+) -> list[Decision]:
+    """One decision per (address index, purpose), read with two queries for the whole batch."""
+    indexes = list({index for index, _ in wanted})
+    ledgers: dict[bytes, list[ConsentEvent]] = defaultdict(list)
+    for row in await conn.fetch(QUERIES.consent_ledgers, indexes):
+        authorization = None
+        if row["authorization_id"] is not None:
+            authorization = Authorization(
+                row["authorization_id"], row["expires_at"], row["expiry_event"]
+            )
+        ledgers[row["email_index"]].append(
+            ConsentEvent(row["purpose"], row["action"], row["source"], row["at"], authorization)
+        )
+    suppressed = {row["email_index"] for row in await conn.fetch(QUERIES.suppressed_among, indexes)}
+    moment = now or dt.datetime.now(dt.UTC)
+    return [
+        decide(purpose, ledgers.get(index, []), index in suppressed, moment)
+        for index, purpose in wanted
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientState:
+    contact_id: uuid.UUID | None
+    name_sealed: bytes | None
+    suppressed: bool
+    events: list[ConsentEvent]
+
+    def decide(self, purpose: str, now: dt.datetime | None = None) -> Decision:
+        return decide(purpose, self.events, self.suppressed, now or dt.datetime.now(dt.UTC))
+
+
+async def recipient_state(conn: asyncpg.Connection | asyncpg.Pool, index: bytes) -> RecipientState:
+    row = await conn.fetchrow(QUERIES.recipient_state, index)
+    events = []
+    if row["purposes"] is not None:
+        for purpose, action, source, at, auth_id, expires_at, expiry_event in zip(
+            row["purposes"], row["actions"], row["sources"], row["ats"],
+            row["authorization_ids"], row["expires_ats"], row["expiry_events"], strict=True,
+        ):
+            authorization = (
+                Authorization(auth_id, expires_at, expiry_event) if auth_id is not None else None
+            )
+            events.append(ConsentEvent(purpose, action, source, at, authorization))
+    return RecipientState(row["contact_id"], row["name_sealed"], row["suppressed"], events)
+
+
+async def decision(
+    conn: asyncpg.Connection | asyncpg.Pool, index: bytes, purpose: str
+) -> Decision:
+    return (await decisions(conn, [(index, purpose)]))[0]

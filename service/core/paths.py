@@ -1,0 +1,50 @@
+"""Every public path, defined once.
+
+The router (``http/routes.py``) is built from these, the link builders put tokens into them with
+``link``, and the access log derives what to redact from the router, so a token route added here
+is redacted without anyone remembering to.
+"""
+
+from __future__ import annotations
+
+HEALTHZ = "/healthz"
+READYZ = "/readyz"
+OPENAPI = "/openapi.yaml"
+PROMETHEUS = "/metrics"
+STATIC = "/static"
+
+MESSAGES = "/v1/messages"
+MESSAGE = "/v1/messages/{message_id}"
+CONTACTS = "/v1/contacts"
+CONTACT_CONSENTS = "/v1/contacts/{contact_id}/consents"
+CONTACT_AUTHORIZATIONS = "/v1/contacts/{contact_id}/authorizations"
+CONTACT_CONSENT = "/v1/contacts/{contact_id}/consent"
+CONTACT_TAGS = "/v1/contacts/{contact_id}/tags"
+SUPPRESSIONS = "/v1/suppressions"
+CAMPAIGNS = "/v1/campaigns"
+CAMPAIGN = "/v1/campaigns/{campaign_id}"
+CAMPAIGN_AUDIENCE = "/v1/campaigns/{campaign_id}/audience"
+CAMPAIGN_SEND = "/v1/campaigns/{campaign_id}/send"
+CAMPAIGN_PAUSE = "/v1/campaigns/{campaign_id}/pause"
+CAMPAIGN_RESUME = "/v1/campaigns/{campaign_id}/resume"
+CAMPAIGN_CANCEL = "/v1/campaigns/{campaign_id}/cancel"
+CAMPAIGN_METRICS = "/v1/campaigns/{campaign_id}/metrics"
+METRICS = "/v1/metrics"
+APPROVED_SUBJECTS = "/v1/admin/subjects"
+APPROVED_SUBJECT = "/v1/admin/subjects/{subject_id}"
+
+DASHBOARD = "/admin"
+DASHBOARD_LOGIN = "/admin/login"
+DASHBOARD_LOGOUT = "/admin/logout"
+
+# The patient's and the mail client's links: the token in each is a bearer credential.
+PORTAL = "/p/{token}"
+UNSUBSCRIBE = "/u/{token}"
+CONFIRM = "/c/{token}"
+TRACK_OPEN = "/t/o/{token}"
+TRACK_CLICK = "/t/c/{token}"
+
+
+def link(base_url: str, path: str, token: str) -> str:
+    """The absolute URL of a token route, as it goes into an email."""
+    return base_url + path.replace("{token}", token)

@@ -1,0 +1,45 @@
+"""The Starlette application: the route table, middleware and lifespan in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from service.access import VerifiedKeys
+from service.core.config import Settings
+from service.core.problems import Problem, http_exception_handler, problem_handler
+from service.db.resources import open_resources
+from service.http import prometheus
+from service.http.middleware import AccessLog, CatchAll, PathRedactor, SecurityHeaders
+from service.http.routes import route_table, secret_prefixes
+from service.subjects import SubjectGate
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            app.state.resources = resources
+            VerifiedKeys().attach(app.state)
+            SubjectGate(settings.clinic_name).attach(app.state)
+            yield
+
+    routes = route_table()
+    redact = PathRedactor(secret_prefixes(routes))
+    request_stats = prometheus.RequestStats()
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(AccessLog, stats=request_stats, redact=redact),
+            Middleware(SecurityHeaders),
+            Middleware(CatchAll, redact=redact),
+        ],
+        exception_handlers={Problem: problem_handler, HTTPException: http_exception_handler},
+        lifespan=lifespan,
+    )
+    app.state.request_stats = request_stats
+    return app

@@ -1,0 +1,38 @@
+"""Liveness, readiness and the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from service.core.problems import Problem
+from service.db.resources import Resources
+
+OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    res: Resources = request.app.state.resources
+    checks = {"database": "ok", "redis": "ok"}
+    try:
+        await asyncio.wait_for(res.db.fetchval("SELECT 1"), 2)
+    except (OSError, TimeoutError, Exception):
+        checks["database"] = "unreachable"
+    try:
+        await asyncio.wait_for(res.redis.ping(), 2)
+    except (OSError, TimeoutError, Exception):
+        checks["redis"] = "unreachable"
+    if "unreachable" in checks.values():
+        raise Problem(503, "not-ready", "A dependency is unreachable", checks=checks)
+    return JSONResponse({"status": "ready", **checks})
+
+
+async def openapi(request: Request) -> Response:
+    return Response(OPENAPI_PATH.read_bytes(), media_type="application/yaml")

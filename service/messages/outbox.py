@@ -1,0 +1,99 @@
+"""Writing a message into the outbox: sealing its PHI and inserting its row in one statement."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from service.core.addresses import email_index
+from service.core.config import Settings
+from service.core.crypto import Keyring, new_token, token_hash
+from service.db.queries import QUERIES
+
+CONFIRMATION_SUBJECT = "Please Confirm Your Email Preferences"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    api_key_id: uuid.UUID
+    purpose: str
+    subject: str
+    recipient: str
+    kind: str = "secure_message"
+    content: str | None = None
+    verification_hash: bytes | None = None
+    # For a confirmation email: the link token, made by the caller who stores its hash.
+    link_token: tuple[str, bytes] | None = None
+    idempotency_key: str | None = None
+    request_digest: bytes | None = None
+    # The recipient's blind index when the caller has it already (an HMAC: not worth twice).
+    recipient_index: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A message's PHI, sealed and bound to its id, as the outbox row stores it."""
+
+    id: uuid.UUID
+    recipient_sealed: bytes
+    recipient_index: bytes
+    token_sealed: bytes
+    token_hash: bytes
+    content_sealed: bytes | None
+    unsubscribe_sealed: bytes | None
+    unsubscribe_hash: bytes | None
+
+
+def seal(keyring: Keyring, purpose: str, recipient: str, content: str | None,
+         link_token: tuple[str, bytes] | None = None, index: bytes | None = None) -> Sealed:
+    message_id = uuid.uuid4()
+    aad = message_id.bytes
+    token, raw_token = link_token or new_token()
+    content_sealed = None
+    if content is not None:
+        content_sealed = keyring.seal_for_token(content.encode(), raw_token, aad + b"content")
+    unsubscribe_sealed = unsubscribe_hash = None
+    if purpose == "marketing":
+        unsubscribe, raw_unsubscribe = new_token()
+        unsubscribe_sealed = keyring.seal(unsubscribe.encode(), aad + b"unsubscribe")
+        unsubscribe_hash = token_hash(raw_unsubscribe)
+    return Sealed(
+        id=message_id,
+        recipient_sealed=keyring.seal(recipient.encode(), aad + b"recipient"),
+        recipient_index=index or email_index(keyring, recipient),
+        token_sealed=keyring.seal(token.encode(), aad + b"token"),
+        token_hash=token_hash(raw_token),
+        content_sealed=content_sealed,
+        unsubscribe_sealed=unsubscribe_sealed,
+        unsubscribe_hash=unsubscribe_hash,
+    )
+
+
+async def insert(conn: asyncpg.Connection | asyncpg.Pool, settings: Settings,
+                 message: Outgoing) -> uuid.UUID | None:
+    """Returns the new id, or None when the idempotency key was already used."""
+    sealed = seal(settings.keyring, message.purpose, message.recipient, message.content,
+                  message.link_token, message.recipient_index)
+    inserted: uuid.UUID | None = await conn.fetchval(
+        QUERIES.insert_message,
+        sealed.id,
+        message.api_key_id,
+        message.purpose,
+        message.subject,
+        sealed.recipient_sealed,
+        sealed.token_sealed,
+        sealed.token_hash,
+        sealed.content_sealed,
+        message.verification_hash,
+        float(settings.retry_give_up_seconds),
+        float(settings.portal_ttl_seconds),
+        message.idempotency_key,
+        message.request_digest,
+        sealed.recipient_index,
+        message.kind,
+        sealed.unsubscribe_sealed,
+        sealed.unsubscribe_hash,
+    )
+    return inserted

@@ -1,0 +1,71 @@
+"""Applies the subject rules to a send: loads the allowlist, runs the detector, raises the
+API's problem. Never logs or echoes the subject: it may be exactly the PHI being refused."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from starlette.requests import Request
+
+from service.core.problems import Problem
+from service.db.queries import QUERIES
+from service.subjects.policy import SubjectPolicy
+from service.subjects.rules import decide_subject
+
+
+class ApprovedSubjects:
+    """The admins' allowlist, re-read at most every few seconds (it is small and rarely
+    changes); a change made through this process is seen at once."""
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self._ttl = ttl
+        self._loaded_at = -float("inf")
+        self._subjects: frozenset[str] = frozenset()
+
+    async def get(self, db: asyncpg.Pool) -> frozenset[str]:
+        if time.monotonic() - self._loaded_at > self._ttl:
+            rows = await db.fetch(QUERIES.approved_subjects)
+            self._subjects = frozenset(r["normalized"] for r in rows)
+            self._loaded_at = time.monotonic()
+        return self._subjects
+
+    def invalidate(self) -> None:
+        self._loaded_at = -float("inf")
+
+
+class SubjectGate:
+    """One per API process: the detector (its lexicon loaded once) and the allowlist cache.
+
+    Made in the app's lifespan and kept on the app's state (``attach``); routes reach it with
+    ``SubjectGate.of(request)``.
+    """
+
+    def __init__(self, clinic_name: str) -> None:
+        self.policy = SubjectPolicy(allowed_phrases=(clinic_name,))
+        self.approved = ApprovedSubjects()
+
+    def attach(self, state: Any) -> None:
+        state.subject_gate = self
+
+    @staticmethod
+    def of(request: Request) -> SubjectGate:
+        gate: SubjectGate = request.app.state.subject_gate
+        return gate
+
+    async def enforce(
+        self, db: asyncpg.Pool, mode: str, subject: str, *, recipient_email: str | None = None,
+        recipient_names: Sequence[str] = (),
+    ) -> None:
+        decision = decide_subject(
+            subject, mode, await self.approved.get(db),
+            lambda s: self.policy.check(s, recipient_names=recipient_names,
+                                        recipient_email=recipient_email),
+        )
+        if not decision.ok:
+            raise Problem(
+                422, "subject-not-generic", "The subject line is not generic", decision.reason,
+                category=decision.category,
+            )

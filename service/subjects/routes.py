@@ -1,0 +1,70 @@
+"""``/v1/admin/subjects``: the approved-subject allowlist (role admin). An entry must itself pass
+the subject detector: approving a subject is not a way around the rules."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from service import audit
+from service.access import require
+from service.core.bodies import read_json_object
+from service.core.fields import path_id
+from service.core.problems import Problem, invalid
+from service.db.queries import QUERIES
+from service.db.resources import Resources
+from service.subjects.gate import SubjectGate
+from service.subjects.rules import normalise_for_allowlist
+
+_BODY_LIMIT = 4096
+
+
+async def list_subjects(request: Request) -> Response:
+    res: Resources = request.app.state.resources
+    await require(request, "admin")
+    rows = await res.db.fetch(QUERIES.approved_subjects)
+    return JSONResponse({"subjects": [
+        {"id": str(r["id"]), "subject": r["subject"], "created_at": r["created_at"].isoformat()}
+        for r in rows
+    ], "mode": res.settings.subject_mode})
+
+
+async def add_subject(request: Request) -> Response:
+    res: Resources = request.app.state.resources
+    key = await require(request, "admin")
+    body = await read_json_object(request, _BODY_LIMIT)
+    if set(body) != {"subject"} or not isinstance(body["subject"], str):
+        raise invalid("The body must be {\"subject\": \"...\"}", fields=["subject"])
+    subject = " ".join(body["subject"].split())
+    verdict = SubjectGate.of(request).policy.check(subject)
+    if not verdict.ok or any(ord(ch) < 32 for ch in body["subject"]):
+        raise Problem(422, "subject-not-generic", "The subject line is not generic",
+                      verdict.reason, category=verdict.category or "format")
+    subject_id = uuid.uuid4()
+    async with res.db.acquire() as conn, conn.transaction():
+        created = await conn.fetchval(
+            QUERIES.insert_approved_subject, subject_id, subject,
+            normalise_for_allowlist(subject), key.id,
+        )
+        if created is None:
+            raise Problem(409, "subject-already-approved", "This subject is already approved")
+        await audit.record(conn, actor=key.actor, action="subject.approve",
+                           object_type="subject", object_id=str(created), outcome="approved")
+    SubjectGate.of(request).approved.invalidate()
+    return JSONResponse({"id": str(created), "subject": subject}, 201)
+
+
+async def remove_subject(request: Request) -> Response:
+    res: Resources = request.app.state.resources
+    key = await require(request, "admin")
+    subject_id = path_id(request, "subject_id")
+    async with res.db.acquire() as conn, conn.transaction():
+        removed = await conn.fetchval(QUERIES.delete_approved_subject, subject_id)
+        if removed is None:
+            raise Problem(404, "not-found", "Not found")
+        await audit.record(conn, actor=key.actor, action="subject.remove",
+                           object_type="subject", object_id=str(removed), outcome="removed")
+    SubjectGate.of(request).approved.invalidate()
+    return Response(status_code=204)
