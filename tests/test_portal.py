@@ -115,12 +115,12 @@ async def test_expired_content_is_deleted(
     client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
     app: Starlette,
 ) -> None:
-    from service.worker.jobs import purge_expired
+    from service.worker.jobs import purge
 
     await delivered_token(client, keys["sender"], settings, mailbox)
     db = app.state.resources.db
     await db.execute("UPDATE messages SET expires_at = now() - interval '1 s'")
-    await purge_expired({"db": db})
+    await purge(db)
     row = await db.fetchrow("SELECT content_sealed, verification_hash FROM messages")
     assert row["content_sealed"] is None and row["verification_hash"] is None
 

@@ -1,0 +1,181 @@
+"""Sending one claimed message: open its address and link, render the generic email, hand it to
+the relay over TLS, and record a refusal or a failure. Recording a success is the batch's job
+(``deliver_due.py``), one statement for many messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+from arq.connections import ArqRedis
+
+from service import audit, consent
+from service.core import paths
+from service.core.config import Settings
+from service.core.crypto import campaign_token
+from service.db.queries import QUERIES
+from service.delivery.campaign_look import NO_CAMPAIGN, CampaignLook
+from service.delivery.compose import Composer
+from service.delivery.relay_rate import RelayRate
+from service.delivery.retry import ErrorClass, next_step
+from service.delivery.smtp import DeliveryError, RelayConfig, SmtpPool
+
+log = logging.getLogger(__name__)
+
+# A claimed batch: each row with its consent verdict, checked right before sending.
+Claimed = list[tuple[asyncpg.Record, consent.Decision]]
+
+
+def relay_config(settings: Settings) -> RelayConfig:
+    return RelayConfig(
+        host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls,
+        ca_file=settings.smtp_ca_file, username=settings.smtp_username,
+        password=settings.smtp_password, timeout=settings.smtp_timeout,
+        pool_size=settings.smtp_pool_size,
+    )
+
+
+@dataclass
+class Sender:
+    """One per worker process: its SMTP sessions, its renderer, the shared relay rate, and the
+    campaigns' looks it has read (a campaign's email never changes once created)."""
+
+    settings: Settings
+    db: asyncpg.Pool
+    smtp: SmtpPool
+    composer: Composer
+    relay_rate: RelayRate | None
+    looks: dict[uuid.UUID, CampaignLook] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: Settings, db: asyncpg.Pool, redis: ArqRedis) -> Sender:
+        relay_rate = None
+        if settings.smtp_max_rate:
+            relay_rate = RelayRate(
+                redis, f"{settings.smtp_host}:{settings.smtp_port}", settings.smtp_max_rate
+            )
+        return cls(settings, db, SmtpPool(relay_config(settings)),
+                   Composer(settings.mail_from, settings.clinic_name), relay_rate)
+
+    async def close(self) -> None:
+        await self.smtp.close()
+
+    async def send_batch(self, claimed: Claimed) -> list[uuid.UUID]:
+        """Sends (or refuses) a claimed batch; returns the ids the relay took.
+
+        One sender per SMTP session, each taking the next row when its last send is through, so
+        each message is rendered just before it goes out. (A task per row rendered the whole
+        batch at once, holding up every session's replies for the length of that burst.)"""
+        rows = iter(claimed)
+        delivered: list[uuid.UUID] = []
+
+        async def session() -> None:
+            for row, verdict in rows:
+                if await (self.deliver(row) if verdict.allowed else self.reject(row, verdict)):
+                    delivered.append(row["id"])
+
+        await asyncio.gather(*(session() for _ in range(self.settings.smtp_pool_size)))
+        return delivered
+
+    async def reject(self, row: asyncpg.Record, verdict: consent.Decision) -> bool:
+        assert verdict.refusal is not None
+        reason = f"consent:{verdict.refusal.value}"
+        async with self.db.acquire() as conn, conn.transaction():
+            await conn.execute(QUERIES.mark_rejected, row["id"], reason)
+            await audit.record(
+                conn, actor="worker", action="message.reject", object_type="message",
+                object_id=str(row["id"]), outcome=verdict.refusal.value, detail=row["purpose"],
+            )
+        log.info("message %s rejected before sending: %s", row["id"], reason)
+        return False
+
+    async def deliver(self, row: asyncpg.Record) -> bool:
+        """Sends one claimed message; True when the relay took it, else the failure is
+        recorded."""
+        settings = self.settings
+        mid: uuid.UUID = row["id"]
+        aad = mid.bytes
+        keyring = settings.keyring
+        campaign_id: uuid.UUID | None = row["campaign_id"]
+        look = await self._campaign_look(campaign_id) if campaign_id else NO_CAMPAIGN
+        unsubscribe = None
+        if campaign_id is None:
+            recipient = keyring.open(row["recipient_sealed"], aad + b"recipient").decode()
+            token = keyring.open(row["token_sealed"], aad + b"token").decode()
+            if row["unsubscribe_sealed"] is not None:
+                unsubscribe = keyring.open(
+                    row["unsubscribe_sealed"], aad + b"unsubscribe"
+                ).decode()
+        elif look.link_key is None:
+            await self.db.execute(QUERIES.mark_rejected, mid, "campaign_closed")
+            return False
+        else:
+            recipient = keyring.open(
+                row["recipient_sealed"], campaign_id.bytes + row["recipient_index"]
+            ).decode()
+            token = campaign_token(look.link_key, b"portal", mid.bytes)
+            unsubscribe = campaign_token(look.link_key, b"unsubscribe", mid.bytes)
+        base = settings.public_base_url
+        headers = None
+        if unsubscribe is not None:
+            # RFC 8058 one-click: mail providers POST "List-Unsubscribe=One-Click" to this URL.
+            headers = {
+                "List-Unsubscribe": f"<{paths.link(base, paths.UNSUBSCRIBE, unsubscribe)}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            }
+        link_path = paths.CONFIRM if row["kind"] == "confirmation" else paths.PORTAL
+        links, pixel = look.tracked_links(base, keyring, campaign_id)
+        envelope = self.composer.render(
+            recipient=recipient, subject=row["subject"], kind=row["kind"], teaser=look.teaser,
+            link_url=paths.link(base, link_path, token), extra_headers=headers,
+            links=links, pixel_url=pixel,
+        )
+        if self.relay_rate is not None:
+            await self.relay_rate.wait_turn()
+        try:
+            await self.smtp.send(envelope)
+        except DeliveryError as exc:
+            await self._record_failure(row, exc)
+            return False
+        return True
+
+    async def _campaign_look(self, campaign_id: uuid.UUID) -> CampaignLook:
+        if campaign_id not in self.looks:
+            row = await self.db.fetchrow(QUERIES.campaign_look, campaign_id)
+            sealed_key = row["link_key_sealed"]
+            link_key = None if sealed_key is None else self.settings.keyring.open(
+                sealed_key, campaign_id.bytes + b"link-key"
+            )
+            self.looks[campaign_id] = CampaignLook(
+                row["teaser"], tuple(row["links"]), row["tracking"], link_key
+            )
+        return self.looks[campaign_id]
+
+    async def _record_failure(self, row: asyncpg.Record, exc: DeliveryError) -> None:
+        mid = row["id"]
+        step = next_step(exc.failure, row["attempts"], row["seconds_until_give_up"])
+        error_class = exc.failure.error_class.value
+        if step.retry:
+            await self.db.execute(QUERIES.mark_retrying, mid, step.delay_seconds, error_class)
+            log.info("message %s retrying in %.0fs: %s", mid, step.delay_seconds, error_class)
+            return
+        if exc.failure.error_class not in (ErrorClass.PERMANENT, ErrorClass.MAILBOX_UNKNOWN):
+            error_class = f"{error_class}+{ErrorClass.GAVE_UP.value}"
+        async with self.db.acquire() as conn, conn.transaction():
+            await conn.execute(QUERIES.mark_failed, mid, error_class)
+            if exc.failure.error_class is ErrorClass.MAILBOX_UNKNOWN:
+                # A hard bounce (5.1.x): the address gets nothing more, for any purpose.
+                added = await conn.fetchval(
+                    QUERIES.insert_suppression, row["recipient_index"], "hard_bounce",
+                    exc.failure.enhanced,
+                )
+                if added is not None:
+                    await audit.record(
+                        conn, actor="relay", action="suppression.add",
+                        object_type="recipient", object_id=row["recipient_index"].hex(),
+                        outcome="hard_bounce", detail=exc.failure.enhanced,
+                    )
+        log.info("message %s failed: %s", mid, error_class)
