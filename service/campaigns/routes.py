@@ -10,7 +10,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -112,23 +112,41 @@ async def _enqueue_lanes(res: Resources, campaign_id: uuid.UUID, lanes: Iterable
         await enqueue_fan_out(res.redis, res.settings.queue_name, str(campaign_id), lane)
 
 
-async def _transition(
-    request: Request, action: str, change: str, refused: tuple[str, str], messages: str,
-    message_args: Callable[[Any], tuple[Any, ...]] = lambda campaign: (),
-) -> tuple[Resources, Any, str]:
-    """Moves a campaign with ``change`` (which returns the new status, or nothing when the
-    campaign is not in a state it applies to), its waiting messages with ``messages``, and
-    audits both, in one transaction."""
-    res, key, campaign = await own_campaign(request, "marketer")
-    async with res.db.acquire() as conn, conn.transaction():
-        status = await conn.fetchval(change, campaign["id"])
-        if status is None:
-            raise Problem(409, *refused)
-        await conn.execute(messages, campaign["id"], *message_args(campaign))
-        await audit.record(conn, actor=key.actor, action=f"campaign.{action}",
-                           object_type="campaign", object_id=str(campaign["id"]),
-                           outcome=str(status))
-    return res, campaign, str(status)
+@dataclass(frozen=True, slots=True)
+class _Transition:
+    """A move of a running campaign: ``change`` returns the campaign's new status, or nothing
+    when the campaign is not in a state it applies to (``refused``); ``messages`` moves its
+    waiting messages in the same transaction, with ``message_args`` taken from the campaign."""
+
+    action: str
+    change: str
+    refused: tuple[str, str]
+    messages: str
+    message_args: Callable[[Any], tuple[Any, ...]] = lambda campaign: ()
+
+    async def apply(self, request: Request) -> tuple[Resources, Any, str]:
+        res, key, campaign = await own_campaign(request, "marketer")
+        async with res.db.acquire() as conn, conn.transaction():
+            status = await conn.fetchval(self.change, campaign["id"])
+            if status is None:
+                raise Problem(409, *self.refused)
+            await conn.execute(self.messages, campaign["id"], *self.message_args(campaign))
+            await audit.record(conn, actor=key.actor, action=f"campaign.{self.action}",
+                               object_type="campaign", object_id=str(campaign["id"]),
+                               outcome=str(status))
+        return res, campaign, str(status)
+
+
+_PAUSE = _Transition("pause", QUERIES.pause_campaign,
+                     ("campaign-not-running", "Only a running campaign can be paused"),
+                     QUERIES.pause_campaign_messages)
+_RESUME = _Transition("resume", QUERIES.resume_campaign,
+                      ("campaign-not-paused", "Only a paused campaign can be resumed"),
+                      QUERIES.resume_campaign_messages,
+                      lambda campaign: (campaign["rate_per_second"],))
+_CANCEL = _Transition("cancel", QUERIES.cancel_campaign,
+                      ("campaign-finished", "This campaign has already ended"),
+                      QUERIES.cancel_campaign_messages)
 
 
 def _status(campaign: Any, status: str) -> Response:
@@ -136,20 +154,12 @@ def _status(campaign: Any, status: str) -> Response:
 
 
 async def pause_campaign(request: Request) -> Response:
-    _, campaign, status = await _transition(
-        request, "pause", QUERIES.pause_campaign,
-        ("campaign-not-running", "Only a running campaign can be paused"),
-        QUERIES.pause_campaign_messages,
-    )
+    _, campaign, status = await _PAUSE.apply(request)
     return _status(campaign, status)
 
 
 async def resume_campaign(request: Request) -> Response:
-    res, campaign, status = await _transition(
-        request, "resume", QUERIES.resume_campaign,
-        ("campaign-not-paused", "Only a paused campaign can be resumed"),
-        QUERIES.resume_campaign_messages, lambda campaign: (campaign["rate_per_second"],),
-    )
+    res, campaign, status = await _RESUME.apply(request)
     if status == "staging":
         lanes = [row["lane"] for row in await res.db.fetch(QUERIES.fanout_lanes, campaign["id"])]
         await _enqueue_lanes(res, campaign["id"], lanes)
@@ -158,11 +168,7 @@ async def resume_campaign(request: Request) -> Response:
 
 
 async def cancel_campaign(request: Request) -> Response:
-    _, campaign, status = await _transition(
-        request, "cancel", QUERIES.cancel_campaign,
-        ("campaign-finished", "This campaign has already ended"),
-        QUERIES.cancel_campaign_messages,
-    )
+    _, campaign, status = await _CANCEL.apply(request)
     return _status(campaign, status)
 
 

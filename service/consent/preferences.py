@@ -7,6 +7,9 @@ URL is the credential. Both are idempotent, and both leave a ledger row and an a
 
 from __future__ import annotations
 
+import uuid
+
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -26,15 +29,32 @@ def _clinic(request: Request) -> str:
     return resources.settings.clinic_name
 
 
+async def _patient_choice(
+    conn: asyncpg.Connection, contact_id: uuid.UUID, action: str, source: str,
+    authorization_id: uuid.UUID | None, audited: tuple[str, str, str], detail: str | None = None,
+) -> None:
+    """A marketing ledger row the patient's own click wrote, and its audit record."""
+    await conn.execute(QUERIES.insert_consent_event, contact_id, "marketing", action, source,
+                       "patient", authorization_id)
+    object_type, object_id, outcome = audited
+    await audit.record(conn, actor="patient", action=f"consent.{action}",
+                       object_type=object_type, object_id=object_id, outcome=outcome,
+                       detail=detail)
+
+
 async def unsubscribe_page(request: Request) -> Response:
     return HTMLResponse(pages.unsubscribe_landing(_clinic(request)))
 
 
-async def unsubscribe(request: Request) -> Response:
-    res: Resources = request.app.state.resources
-    # RFC 8058 sends "List-Unsubscribe=One-Click"; our own button sends the same.
+async def _posted_token(request: Request) -> tuple[Resources, bytes | None]:
+    """The link's token, once the posted form (whatever it says) is read within its cap."""
     await read_form(request, _FORM_LIMIT)
-    raw = decode_token(request.path_params["token"])
+    return request.app.state.resources, decode_token(request.path_params["token"])
+
+
+async def unsubscribe(request: Request) -> Response:
+    # RFC 8058 sends "List-Unsubscribe=One-Click"; our own button sends the same.
+    res, raw = await _posted_token(request)
     target = None if raw is None else await find_message(
         res.db, res.settings.keyring, raw, b"unsubscribe", QUERIES.unsubscribe_target
     )
@@ -43,13 +63,9 @@ async def unsubscribe(request: Request) -> Response:
     async with res.db.acquire() as conn, conn.transaction():
         current = await store.decision(conn, target["recipient_index"], "marketing")
         if target["contact_id"] is not None and current.allowed:
-            await conn.execute(
-                QUERIES.insert_consent_event, target["contact_id"], "marketing", "revoke",
-                "unsubscribe_link", "patient", None,
-            )
-            await audit.record(
-                conn, actor="patient", action="consent.revoke", object_type="contact",
-                object_id=str(target["contact_id"]), outcome="unsubscribed",
+            await _patient_choice(
+                conn, target["contact_id"], "revoke", "unsubscribe_link", None,
+                ("contact", str(target["contact_id"]), "unsubscribed"),
                 detail=f"message:{target['message_id']}",
             )
     return HTMLResponse(pages.unsubscribed(_clinic(request)))
@@ -60,9 +76,7 @@ async def confirm_page(request: Request) -> Response:
 
 
 async def confirm(request: Request) -> Response:
-    res: Resources = request.app.state.resources
-    await read_form(request, _FORM_LIMIT)
-    raw = decode_token(request.path_params["token"])
+    res, raw = await _posted_token(request)
     found = await res.db.fetchrow(
         QUERIES.authorization_by_confirm_token, token_hash(raw)
     ) if raw else None
@@ -73,12 +87,8 @@ async def confirm(request: Request) -> Response:
         # Confirms only the authorization this link was sent for, and only while it is the
         # pending one: an old link cannot revive an authorization revoked since.
         if current.refusal is not None and current.refusal.value == "authorization_unconfirmed":
-            await conn.execute(
-                QUERIES.insert_consent_event, found["contact_id"], "marketing", "confirm",
-                "confirmation_link", "patient", found["id"],
-            )
-            await audit.record(
-                conn, actor="patient", action="consent.confirm", object_type="authorization",
-                object_id=str(found["id"]), outcome="confirmed",
+            await _patient_choice(
+                conn, found["contact_id"], "confirm", "confirmation_link", found["id"],
+                ("authorization", str(found["id"]), "confirmed"),
             )
     return HTMLResponse(pages.confirmed(_clinic(request)))
