@@ -10,6 +10,7 @@ from openapi_spec_validator import validate
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
+from service.consent import PURPOSES
 from service.http.health import OPENAPI_PATH
 from service.http.routes import STATIC_DIR
 
@@ -47,3 +48,22 @@ async def test_spec_is_served(client: httpx.AsyncClient) -> None:
     response = await client.get("/openapi.yaml")
     assert response.status_code == 200
     assert yaml.safe_load(response.text)["openapi"].startswith("3.")
+
+
+def test_every_purpose_enum_is_the_services_purpose_list() -> None:
+    # The list is defined once, in consent/policy.py; the contract must not drift from it.
+    enums: list[list[str]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name == "purpose" and isinstance(value, dict) and "enum" in value:
+                    enums.append(value["enum"])
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(spec())
+    assert len(enums) >= 3
+    assert all(tuple(enum) == PURPOSES for enum in enums)
