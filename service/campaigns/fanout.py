@@ -1,7 +1,7 @@
 """Campaign fan-out: the staged audience becomes paced outbox messages, lane by lane, batch
 by batch.
 
-The audience is split into lanes by address index (policy/fanout_lanes.py), each its own job,
+The audience is split into lanes by address index (lanes.py), each its own job,
 so that several database connections (and workers, on several machines) write messages side by
 side. Each batch of a lane is one transaction: read the lane's next audience rows after its
 checkpoint (keyset) with their consent verdicts (one join with the marketing state that

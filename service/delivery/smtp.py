@@ -172,7 +172,7 @@ def _mailbox(address: str) -> bytes:
 async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope) -> None:
     """MAIL, RCPT and DATA for one recipient. ``sendmail`` would parse each address four times
     (an eighth of the worker's time at volume) and scan the whole message once more for SIZE:
-    our addresses are already checked plain ASCII ones (policy/addresses.py), and the composer
+    our addresses are already checked plain ASCII ones (core/addresses.py), and the composer
     writes CRLF lines, so the message's length is its size."""
     options = [b"SIZE=%d" % len(envelope.data)] if client.supports_extension("size") else []
     reply = await client.execute_command(b"MAIL", b"FROM:" + _mailbox(envelope.sender), *options)
