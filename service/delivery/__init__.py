@@ -1,3 +1,4 @@
-"""Delivery: composing the generic email, SMTP with TLS required, the retry policy, the relay's
-rate and the send pipeline. May import core, db and engagement (tracking links).
+"""Delivery: the delivery job, the sender (the generic email, SMTP with TLS required), the retry
+policy, the relay's rate, the send pipeline and the outbox sweep. May import core, db, audit,
+consent (the check right before sending) and engagement (tracking links).
 """
