@@ -12,7 +12,7 @@ from starlette.routing import Mount, Route
 
 from service.consent import PURPOSES
 from service.http.health import OPENAPI_PATH
-from service.http.routes import STATIC_DIR
+from service.portal import STATIC_DIR
 
 
 def spec() -> dict[str, Any]:

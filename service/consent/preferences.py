@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, Response
 
 from service import audit
 from service.consent import pages, store
+from service.consent.policy import Refusal
 from service.core.bodies import read_form
 from service.core.crypto import decode_token, token_hash
 from service.db.queries import QUERIES
@@ -86,7 +87,7 @@ async def confirm(request: Request) -> Response:
         current = await store.decision(conn, found["email_index"], "marketing")
         # Confirms only the authorization this link was sent for, and only while it is the
         # pending one: an old link cannot revive an authorization revoked since.
-        if current.refusal is not None and current.refusal.value == "authorization_unconfirmed":
+        if current.refusal is Refusal.UNCONFIRMED:
             await _patient_choice(
                 conn, found["contact_id"], "confirm", "confirmation_link", found["id"],
                 ("authorization", str(found["id"]), "confirmed"),

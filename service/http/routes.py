@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -19,10 +18,8 @@ from service.engagement import routes as metrics
 from service.engagement import tracking
 from service.http import health, prometheus
 from service.messages import routes as messages
-from service.portal import secure_message
+from service.portal import STATIC_DIR, secure_message
 from service.subjects import routes as subjects
-
-STATIC_DIR = Path(__file__).resolve().parent.parent / "portal" / "static"
 
 _PARAMETER = re.compile(r"\{(\w+)(?::\w+)?\}")
 

@@ -4,6 +4,6 @@ named here for their own patient-facing pages.
 """
 
 from service.portal.links import find_message
-from service.portal.pages import link_unavailable, page
+from service.portal.pages import STATIC_DIR, link_unavailable, page
 
-__all__ = ["find_message", "link_unavailable", "page"]
+__all__ = ["STATIC_DIR", "find_message", "link_unavailable", "page"]

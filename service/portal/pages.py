@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from service.core import paths
+
+# The pages' stylesheets, served under paths.STATIC; shipped in the wheel as package data.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def page(title: str, body: str) -> str:
