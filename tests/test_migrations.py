@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from service.db.migrations import MIGRATIONS_DIR, migrate
+from service.db.migrations import MigrationError, head, migrate, shipped_migrations
 from service.db.queries import QUERIES
 from tests.conftest import ADMIN_DSN
 
@@ -30,7 +30,7 @@ async def empty_database() -> AsyncIterator[str]:
 
 async def test_concurrent_migrations_apply_each_file_once(empty_database: str) -> None:
     results = await asyncio.gather(*(migrate(empty_database) for _ in range(4)))
-    files = sorted(p.stem for p in MIGRATIONS_DIR.glob("*.sql"))
+    files = [m.version for m in shipped_migrations()]
     applied = [version for result in results for version in result]
     assert sorted(applied) == files  # each once, by whichever process got there first
     assert await migrate(empty_database) == []
@@ -52,13 +52,37 @@ async def test_every_named_query_prepares(database_url: str) -> None:
     assert "claim-due-messages" in QUERIES.names
 
 
-async def migrated_up_to(dsn: str, tmp_path: Path, first_left_out: str, role: str,
+async def test_every_top_level_file_ships_in_order() -> None:
+    top = Path(__file__).resolve().parents[1] / "migrations"
+    on_disk = sorted(p.stem for p in top.glob("*.sql"))
+    assert [m.version for m in shipped_migrations()] == on_disk
+    assert head() == on_disk[-1]
+
+
+async def test_a_build_without_migration_files_refuses(empty_database: str) -> None:
+    with pytest.raises(MigrationError, match="no migration files"):
+        await migrate(empty_database, [])
+
+
+async def test_a_build_older_than_the_database_refuses_and_changes_nothing(
+    empty_database: str,
+) -> None:
+    await migrate(empty_database)
+    older = shipped_migrations()[:-2]
+    with pytest.raises(MigrationError, match=r"2 migration\(s\) this build does not have"):
+        await migrate(empty_database, older)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        count = await conn.fetchval("SELECT count(*) FROM schema_migrations")
+    finally:
+        await conn.close()
+    assert count == len(shipped_migrations())
+
+
+async def migrated_up_to(dsn: str, first_left_out: str, role: str,
                          ) -> tuple[asyncpg.Connection, uuid.UUID]:
     """A database migrated by the files before ``first_left_out``, with an API key of ``role``."""
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if path.name < first_left_out:
-            (tmp_path / path.name).write_text(path.read_text())
-    await migrate(dsn, tmp_path)
+    await migrate(dsn, [m for m in shipped_migrations() if m.version < first_left_out])
     conn = await asyncpg.connect(dsn)
     key = uuid.uuid4()
     await conn.execute(QUERIES.insert_api_key, key, "k", b"h", role, "t")
@@ -66,9 +90,9 @@ async def migrated_up_to(dsn: str, tmp_path: Path, first_left_out: str, role: st
 
 
 async def test_ledgers_written_before_0008_are_in_the_marketing_state_after_it(
-    empty_database: str, tmp_path: Path,
+    empty_database: str,
 ) -> None:
-    conn, key = await migrated_up_to(empty_database, tmp_path, "0008", "admin")
+    conn, key = await migrated_up_to(empty_database, "0008", "admin")
     try:
         ledgers = {"confirmed": ("grant", "confirm"), "unconfirmed": ("grant",),
                    "unsubscribed": ("grant", "confirm", "revoke")}
@@ -104,9 +128,9 @@ async def test_ledgers_written_before_0008_are_in_the_marketing_state_after_it(
 
 
 async def test_campaigns_started_before_0011_continue_as_one_lane(
-    empty_database: str, tmp_path: Path,
+    empty_database: str,
 ) -> None:
-    conn, key = await migrated_up_to(empty_database, tmp_path, "0011", "marketer")
+    conn, key = await migrated_up_to(empty_database, "0011", "marketer")
     try:
         campaigns = {name: uuid.uuid4() for name in ("halfway", "paused", "done", "draft")}
         for name, status, paused_from, started in [

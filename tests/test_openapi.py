@@ -11,12 +11,12 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from service.consent import PURPOSES
-from service.http.health import OPENAPI_PATH
+from service.shipped import openapi_document
 from service.portal import STATIC_DIR
 
 
 def spec() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(OPENAPI_PATH.read_text())
+    loaded: dict[str, Any] = yaml.safe_load(openapi_document())
     return loaded
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service.core.problems import Problem
 from service.db.resources import Resources
-
-OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"
+from service.shipped import openapi_document
 
 
 async def healthz(request: Request) -> Response:
@@ -35,4 +33,4 @@ async def readyz(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
-    return Response(OPENAPI_PATH.read_bytes(), media_type="application/yaml")
+    return Response(openapi_document(), media_type="application/yaml")
