@@ -135,3 +135,27 @@ def test_mac_is_hmac_sha256_under_a_key_derived_per_purpose() -> None:
     for data in (b"", b"patient@example.org", b"x" * 1000):
         assert keyring.mac(b"email-index", data) == hmac.digest(key, data, "sha256")
     assert keyring.mac(b"other", b"a") != keyring.mac(b"email-index", b"a")
+
+
+def test_token_bound_content_is_resealed_without_its_token() -> None:
+    old = Keyring({"k1": b"1" * 32}, active="k1")
+    _, raw = new_token()
+    blob = old.seal_for_token(b"results are ready", raw, b"a")
+    rotated = Keyring({"k2": b"2" * 32, "k1": b"1" * 32}, active="k2")
+    resealed = rotated.reseal(blob, b"a")
+    assert resealed is not None and rotated.kid_of(resealed) == "k2"
+    assert rotated.reseal(resealed, b"a") is None  # already under the active key
+    only_new = Keyring({"k2": b"2" * 32}, active="k2")
+    assert only_new.open_with_token(resealed, raw, b"a") == b"results are ready"
+    with pytest.raises(DecryptionError):
+        only_new.open(resealed, b"a")  # the outer layer opened is still not the content
+    with pytest.raises(DecryptionError):
+        only_new.open_with_token(resealed, new_token()[1], b"a")
+
+
+def test_a_loaded_index_key_replaces_the_master_key_for_every_digest() -> None:
+    keyring = Keyring({"k1": b"1" * 32}, active="k1")
+    before = keyring.mac(b"email-index", b"pat@example.org")
+    dropped = Keyring({"k2": b"2" * 32}, active="k2")
+    dropped.use_index_key(b"1" * 32)
+    assert dropped.mac(b"email-index", b"pat@example.org") == before

@@ -4,9 +4,14 @@ Sealed blobs are ``version | kid length | kid | 96-bit nonce | AES-256-GCM ciphe
 associated data binds every blob to the row and column it belongs to, so a ciphertext copied into
 another row does not decrypt.
 
-Portal content uses a key derived from the master key *and* the portal token (which the database
-stores only as a hash), so a copy of the database together with the master keys still cannot read a
-message without the link that only the patient received.
+Portal content is sealed twice: inside, under a key derived from the portal token alone (which the
+database stores only as a hash); outside, under the master key, as every other blob. A copy of the
+database together with the master keys still cannot read a message without the link that only the
+patient received, and rotating the master key re-seals the outer layer without needing the token.
+
+Blind indexes (``mac``) are keyed by an *index key* that is not a master key: the database keeps it
+sealed under the master key (``db/data_keys.py``), so dropping an old master key after rotation
+leaves every stored index valid.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from service.core.randomness import random_bytes
 
 _VERSION = 1
+# The outer layer of token-bound content; version-1 token-bound blobs (before key rotation existed)
+# used one key derived from the master key and the token together, and can only be read.
+_TOKEN_LAYERED = 2
 _NONCE_BYTES = 12
 TOKEN_BYTES = 32
 
@@ -45,6 +53,9 @@ class Keyring:
     # One cipher object per master key: building it (the AES key schedule) cost as much as the
     # encryption of a short address.
     _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False, compare=False)
+    # The blind-index key: the last master key until the process loads the database's own
+    # (``use_index_key``), which then outlives every master key.
+    _index: list[bytes] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def generate(cls) -> Keyring:
@@ -58,15 +69,42 @@ class Keyring:
 
     def open(self, blob: bytes, aad: bytes) -> bytes:
         parts = _split(blob)
+        if parts.version != _VERSION:
+            raise DecryptionError("token-bound content needs its token")
         return parts.open(self._cipher(parts.kid), aad)
 
     def seal_for_token(self, plaintext: bytes, token: bytes, aad: bytes) -> bytes:
-        key = _token_key(self.keys[self.active], token)
-        return self._seal(self.active, AESGCM(key), plaintext, aad)
+        nonce = random_bytes(_NONCE_BYTES)
+        inner = nonce + AESGCM(_token_key(token)).encrypt(nonce, plaintext, aad)
+        return self._seal(self.active, self._cipher(self.active), inner, aad, _TOKEN_LAYERED)
 
     def open_with_token(self, blob: bytes, token: bytes, aad: bytes) -> bytes:
         parts = _split(blob)
-        return parts.open(AESGCM(_token_key(self._key(parts.kid), token)), aad)
+        if parts.version == _VERSION:
+            return parts.open(AESGCM(_legacy_token_key(self._key(parts.kid), token)), aad)
+        inner = parts.open(self._cipher(parts.kid), aad)
+        try:
+            return AESGCM(_token_key(token)).decrypt(
+                inner[:_NONCE_BYTES], inner[_NONCE_BYTES:], aad)
+        except InvalidTag:
+            raise DecryptionError("authentication failed") from None
+
+    def reseal(self, blob: bytes, aad: bytes) -> bytes | None:
+        """The blob sealed again under the active key, or None when it already is.
+
+        Token-bound content is re-sealed on its outer layer only, so no token is needed. A
+        version-1 token-bound blob cannot be re-sealed this way and raises ``DecryptionError``.
+        """
+        parts = _split(blob)
+        if parts.kid == self.active:
+            return None
+        inner = parts.open(self._cipher(parts.kid), aad)
+        return self._seal(self.active, self._cipher(self.active), inner, aad, parts.version)
+
+    def use_index_key(self, key: bytes) -> None:
+        """Key blind indexes with ``key`` from now on (the database's index key)."""
+        self._index[:] = [key]
+        self._macs.clear()
 
     def _cipher(self, kid: str) -> AESGCM:
         cipher = self._ciphers.get(kid)
@@ -80,15 +118,15 @@ class Keyring:
     def mac(self, purpose: bytes, data: bytes) -> bytes:
         """Keyed digest for lookups that must not be reversible by someone holding only the DB.
 
-        Keyed by the *index* key (the last in MASTER_KEYS), not the active one: lookups such as
-        the address index must give the same value after a new key is put in front, or opted-out
-        and suppressed addresses would stop being recognised.
+        Keyed by the *index* key, never the active master key: lookups such as the address index
+        must give the same value after any master-key rotation, or opted-out and suppressed
+        addresses would stop being recognised.
         """
         keyed = self._macs.get(purpose)
         if keyed is None:
             key = HKDF(
                 algorithm=hashes.SHA256(), length=32, salt=None, info=b"mac:" + purpose
-            ).derive(self.keys[self.index_kid])
+            ).derive(self.index_key)
             keyed = self._macs[purpose] = hmac.new(key, digestmod=hashlib.sha256)
         # Copying the keyed state skips hashing the key's pads again: half the cost of a
         # one-shot HMAC, which is what every address of an upload pays.
@@ -97,8 +135,8 @@ class Keyring:
         return h.digest()
 
     @property
-    def index_kid(self) -> str:
-        return next(reversed(self.keys))
+    def index_key(self) -> bytes:
+        return self._index[0] if self._index else self.keys[next(reversed(self.keys))]
 
     def _key(self, kid: str) -> bytes:
         try:
@@ -107,16 +145,18 @@ class Keyring:
             raise DecryptionError("sealed with a key that is not in the keyring") from None
 
     @staticmethod
-    def _seal(kid: str, cipher: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    def _seal(kid: str, cipher: AESGCM, plaintext: bytes, aad: bytes,
+              version: int = _VERSION) -> bytes:
         nonce = random_bytes(_NONCE_BYTES)
         kid_bytes = kid.encode()
-        header = bytes([_VERSION, len(kid_bytes)]) + kid_bytes
+        header = bytes([version, len(kid_bytes)]) + kid_bytes
         return header + nonce + cipher.encrypt(nonce, plaintext, header + aad)
 
 
 @dataclass(frozen=True, slots=True)
 class _Sealed:
     header: bytes
+    version: int
     kid: str
     nonce: bytes
     ciphertext: bytes
@@ -129,15 +169,20 @@ class _Sealed:
 
 
 def _split(blob: bytes) -> _Sealed:
-    if len(blob) < 2 + _NONCE_BYTES + 16 or blob[0] != _VERSION:
+    if len(blob) < 2 + _NONCE_BYTES + 16 or blob[0] not in (_VERSION, _TOKEN_LAYERED):
         raise DecryptionError("unknown blob format")
     end = 2 + blob[1]
     header = blob[:end]
     nonce, ciphertext = blob[end : end + _NONCE_BYTES], blob[end + _NONCE_BYTES :]
-    return _Sealed(header, header[2:].decode(), nonce, ciphertext)
+    return _Sealed(header, blob[0], header[2:].decode(), nonce, ciphertext)
 
 
-def _token_key(master: bytes, token: bytes) -> bytes:
+def _token_key(token: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"portal-content-inner").derive(token)
+
+
+def _legacy_token_key(master: bytes, token: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=token, info=b"portal-content").derive(
         master
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from service.core.config import Settings
+from service.db.data_keys import load_index_key
 from service.db.queries import QUERIES
 
 
@@ -31,6 +32,11 @@ async def create_db_pool(settings: Settings, min_size: int = 2, max_size: int = 
     assert pool is not None
     # Every named query is prepared once at start-up, so a query broken by a migration stops
     # the process here instead of failing a request later.
-    async with pool.acquire() as conn:
-        await QUERIES.prepare_all(conn)
+    try:
+        async with pool.acquire() as conn:
+            await QUERIES.prepare_all(conn)
+            await load_index_key(conn, settings.keyring)
+    except BaseException:
+        await pool.close()
+        raise
     return pool
