@@ -8,6 +8,8 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
 from typing import TextIO
 
 from service.core.config import ConfigError, Settings
@@ -17,18 +19,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service")
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("migrate", help="apply pending database migrations")
+    verbs.add_parser("version", help="print the version and the newest migration it carries")
     api = verbs.add_parser("api", help="serve the HTTP API, portal and dashboard")
-    api.add_argument("--host", default="127.0.0.1")
-    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--host", help="address to listen on (default: API_HOST)")
+    api.add_argument("--port", type=int, help="port to listen on (default: API_PORT)")
+    api.add_argument("--check", action="store_true",
+                     help="exit 0 if the API on API_PORT answers /readyz, else 1")
     worker = verbs.add_parser("worker", help="run the delivery worker")
     worker.add_argument("--burst", action="store_true", help="drain the queue and exit")
+    worker.add_argument("--check", action="store_true",
+                        help="exit 0 if this machine's worker beat in the last 30 s, else 1")
     key = verbs.add_parser("create-key", help="print a new API key once")
     key.add_argument("--role", required=True, choices=("sender", "marketer", "admin"))
     key.add_argument("--name", required=True)
+    verbs.add_parser("rotate-keys",
+                     help="re-seal every stored value under the first key of MASTER_KEYS")
     verbs.add_parser("check-subjects", help="lint subject lines read from stdin")
-    dev = verbs.add_parser("dev", help="run everything locally with a STARTTLS relay")
-    dev.add_argument("--port", type=int, default=8000)
-    dev.add_argument("--smtp-port", type=int, default=2525)
+    verbs.add_parser("dev", help="run everything locally with a STARTTLS relay")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -37,35 +44,88 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.verb == "check-subjects":
         return check_subjects(sys.stdin, sys.stdout)
+    if args.verb == "version":
+        return print_version()
     try:
-        if args.verb == "dev":
-            from service.devtools.run import run_dev
-
-            return asyncio.run(run_dev(api_port=args.port, smtp_port=args.smtp_port))
-        settings = Settings.from_env()
+        return _run(args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.verb == "dev":
+        from service.devtools.run import run_dev
+
+        return asyncio.run(run_dev())
+    settings = Settings.from_env()
     if args.verb == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.verb == "api" and args.check:
+        return check_api(settings)
     if args.verb == "api":
-        return serve_api(settings, args.host, args.port)
+        return serve_api(settings, args.host or settings.api_host, args.port or settings.api_port)
+    if args.verb == "worker" and args.check:
+        from service.worker.heartbeat import check
+
+        problem = check(Path(settings.worker_heartbeat_file))
+        print(problem or "worker alive", file=sys.stderr if problem else sys.stdout)
+        return 1 if problem else 0
     if args.verb == "worker":
         from service.worker import build_worker
 
+        # A heartbeat left by a crashed predecessor must not vouch for this worker's start.
+        Path(settings.worker_heartbeat_file).unlink(missing_ok=True)
         build_worker(settings, burst=args.burst).run()
         return 0
     if args.verb == "create-key":
         return asyncio.run(_create_key(settings, args.role, args.name))
+    if args.verb == "rotate-keys":
+        return asyncio.run(_rotate_keys(settings))
     raise AssertionError(args.verb)
 
 
-async def _migrate(settings: Settings) -> int:
-    from service.db.migrations import migrate
+def print_version() -> int:
+    from service.db.migrations import head
 
-    applied = await migrate(settings.database_url)
+    try:
+        version = metadata.version("hipaa-mail")
+    except metadata.PackageNotFoundError:
+        version = "unknown (not installed)"
+    print(f"hipaa-mail {version}; migrations up to {head() or 'none (build is missing them)'}")
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    from service.db.migrations import MigrationError, migrate
+
+    try:
+        applied = await migrate(settings.database_url)
+    except MigrationError as exc:
+        print(f"migrate: {exc}", file=sys.stderr)
+        return 1
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
     return 0
+
+
+async def _rotate_keys(settings: Settings) -> int:
+    from service.db.pool import create_db_pool
+    from service.db.rotation import rotate
+
+    pool = await create_db_pool(settings, min_size=1, max_size=2)
+    try:
+        report = await rotate(pool, settings.keyring)
+    finally:
+        await pool.close()
+    for name, result in report.columns.items():
+        stuck = ", ".join(f"{n} need {kid!r}" for kid, n in sorted(result.stuck.items()))
+        print(f"{name}: {result.resealed} re-sealed" + (f"; {stuck}" if stuck else ""))
+    for kid in report.retired:
+        print(f"no stored value needs key {kid!r}; it can be removed from MASTER_KEYS")
+    for kid in report.still_needed:
+        print(f"{report.census[kid]} stored value(s) still need key {kid!r}: keep it",
+              file=sys.stderr)
+    return 1 if report.still_needed else 0
 
 
 async def _create_key(settings: Settings, role: str, name: str) -> int:
@@ -87,12 +147,30 @@ async def _create_key(settings: Settings, role: str, name: str) -> int:
 def serve_api(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
+    from service.core.ports import ensure_free
     from service.http.app import create_app
 
+    ensure_free(host, port, "API_PORT")
     # uvicorn's own access log prints full paths, which carry portal tokens; ours redacts them.
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None,
                 proxy_headers=True, server_header=False)
     return 0
+
+
+def check_api(settings: Settings) -> int:
+    import urllib.error
+    import urllib.request
+
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host  # noqa: S104
+    url = f"http://{host}:{settings.api_port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            ready = response.status == 200
+    except (OSError, urllib.error.URLError) as exc:
+        print(f"{url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{url}: {'ready' if ready else 'not ready'}")
+    return 0 if ready else 1
 
 
 def check_subjects(lines: TextIO, out: TextIO) -> int:

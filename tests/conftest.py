@@ -10,6 +10,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -29,7 +30,9 @@ from service.worker import build_worker
 
 ADMIN_DSN = os.environ.get("TEST_ADMIN_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_DB = f"hipaa_mail_test_{os.getpid()}"
-TEST_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+REDIS_SERVER = os.environ.get("TEST_REDIS_SERVER", "redis://127.0.0.1:6379")
+# The key that marks a Redis database as this test run's own.
+_CLAIM = "hipaa-mail-tests:claimed-by"
 
 
 def _dsn(database: str) -> str:
@@ -99,22 +102,62 @@ async def clean_db(database_url: str) -> AsyncIterator[None]:
     yield
 
 
+def claim_redis_database() -> str:
+    """An empty database of the test Redis, claimed for this run, so that flushing between tests
+    never touches anyone else's keys: a database holding anything at all is left alone."""
+    import redis
+
+    owner = f"pid {os.getpid()}"
+    for db in range(15, 0, -1):
+        url = f"{REDIS_SERVER}/{db}"
+        client = redis.Redis.from_url(url)
+        try:
+            if client.dbsize() == 0 and client.set(_CLAIM, owner, nx=True):
+                if client.dbsize() == 1:
+                    return url
+                client.delete(_CLAIM)  # someone else wrote there meanwhile
+        finally:
+            client.close()
+    raise pytest.UsageError(f"no empty database on {REDIS_SERVER} for the tests (1..15 all used)")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    import redis
+
+    url = claim_redis_database()
+    yield url
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
 @pytest.fixture
-async def redis_client() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(TEST_REDIS)
-    await client.flushdb()
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url)
+    await empty_redis(client)
     yield client
-    await client.flushdb()
+    await empty_redis(client)
     await client.aclose()
+
+
+async def empty_redis(client: aioredis.Redis) -> None:
+    """Everything in the run's own database goes, except the claim that keeps it ours."""
+    owner = await client.get(_CLAIM)
+    await client.flushdb()
+    await client.set(_CLAIM, owner or b"tests")
 
 
 @pytest.fixture
 def settings(
-    database_url: str, relay: int, pki: CertFiles, clean_db: None, redis_client: aioredis.Redis
+    database_url: str, relay: int, pki: CertFiles, clean_db: None, redis_client: aioredis.Redis,
+    redis_url: str, tmp_path: Path,
 ) -> Settings:
     return Settings(
         database_url=database_url,
-        redis_url=TEST_REDIS,
+        redis_url=redis_url,
         smtp_host="127.0.0.1",
         smtp_port=relay,
         smtp_tls="starttls",
@@ -125,6 +168,7 @@ def settings(
         public_base_url="https://portal.clinic.test",
         keyring=Keyring.generate(),
         queue_name=f"test-queue-{uuid.uuid4().hex}",
+        worker_heartbeat_file=str(tmp_path / "worker.heartbeat"),
     )
 
 

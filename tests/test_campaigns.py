@@ -30,7 +30,7 @@ from tests.campaign_setup import (
     progress,
     upload,
 )
-from tests.conftest import background_worker, run_worker
+from tests.conftest import background_worker, empty_redis, run_worker
 from tests.helpers import auth, parse_mail, portal_token
 
 AUTHORIZED = [f"fan{n}@example.org" for n in range(150)]
@@ -258,7 +258,7 @@ async def test_a_fan_out_whose_job_was_lost_is_restarted_by_the_sweep(
     await upload(client, keys["marketer"], campaign, audience_csv(addresses))
     assert (await client.post(f"/v1/campaigns/{campaign}/send",
                               headers=auth(keys["marketer"]))).status_code == 202
-    await redis_client.flushdb()  # the fan-out job is gone with Redis
+    await empty_redis(redis_client)  # the fan-out job is gone with Redis
     await run_worker(settings)
     assert mailbox.messages == []  # nothing knew about the campaign yet
     db = app.state.resources.db

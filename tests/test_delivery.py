@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from service.core.config import Settings
 from service.devtools.certs import CertFiles
 from service.devtools.relay import Mailbox, start_relay
-from tests.conftest import free_port, run_worker
+from tests.conftest import empty_redis, free_port, run_worker
 from tests.helpers import REMINDER, auth, mail_text, parse_mail, portal_token, send
 
 
@@ -211,7 +211,7 @@ async def test_nothing_is_lost_when_redis_loses_the_queue(
     redis_client: aioredis.Redis,
 ) -> None:
     message_id = (await send(client, keys["sender"])).json()["id"]
-    await redis_client.flushdb()
+    await empty_redis(redis_client)
     await run_worker(settings)
     assert len(mailbox.messages) == 1
     assert (await status_of(client, keys["sender"], message_id))["status"] == "sent"
@@ -226,7 +226,7 @@ async def test_a_send_abandoned_by_a_dead_worker_is_resumed(
     await app.state.resources.db.execute(
         "UPDATE messages SET status = 'sending', attempts = 1, lease_until = now() - interval '1 s'"
     )
-    await redis_client.flushdb()
+    await empty_redis(redis_client)
     await run_worker(settings)
     assert len(mailbox.messages) == 1
     status = await status_of(client, keys["sender"], message_id)

@@ -21,7 +21,7 @@ from service.core.config import Settings
 from service.devtools.relay import Mailbox
 from service.engagement import counters, tokens
 from tests.campaign_setup import LINK, flush, open_pixels, sent_campaign
-from tests.conftest import background_worker, run_worker
+from tests.conftest import background_worker, empty_redis, run_worker
 from tests.helpers import REMINDER, auth, mail_text, parse_mail, send
 
 
@@ -48,8 +48,8 @@ async def dump_tables(database_url: str) -> dict[str, list[str]]:
         await conn.close()
 
 
-async def dump_redis() -> list[bytes]:
-    client = aioredis.from_url("redis://127.0.0.1:6379/9")
+async def dump_redis(url: str) -> list[bytes]:
+    client = aioredis.from_url(url)
     try:
         out = []
         async for key in client.scan_iter():
@@ -91,7 +91,7 @@ async def test_acceptance_40_recipients_15_opens_12_clicks_and_nothing_says_who(
         assert response.headers["location"] == LINK
         assert response.headers["referrer-policy"] == "no-referrer"
 
-    redis_before_flush = await dump_redis()
+    redis_before_flush = await dump_redis(settings.redis_url)
     await flush(app)
     shown = await metrics(client, keys["marketer"], campaign)
 
@@ -114,7 +114,7 @@ async def test_acceptance_40_recipients_15_opens_12_clicks_and_nothing_says_who(
     assert changed == {"engagement"}
     assert len(tables_after["engagement"]) == 2  # opens and the link, for today: no more
     everything = "\n".join(line for rows in tables_after.values() for line in rows).encode()
-    everything += b"\n".join(redis_before_flush) + b"\n".join(await dump_redis())
+    everything += b"\n".join(redis_before_flush) + b"\n".join(await dump_redis(settings.redis_url))
     for pixel, click in emails:
         for form in forms_of(pixel) + forms_of(click):
             assert form not in everything
@@ -184,7 +184,7 @@ async def test_counters_survive_a_redis_flush_once_moved(
     campaign, emails = await sent_campaign(app, client, keys, settings, mailbox, 12)
     await open_pixels(client, emails)
     await flush(app)
-    await redis_client.flushdb()  # Redis keeps nothing on disk: a restart is a flush
+    await empty_redis(redis_client)  # Redis keeps nothing on disk: a restart is a flush
     await client.get(f"/t/o/{emails[0][0]}")  # a repeat open after the restart
     await flush(app)
     shown = await metrics(client, keys["marketer"], campaign)

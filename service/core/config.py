@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from service.core.crypto import Keyring
+from service.core.redis_url import RedisUrlError, parse_redis_url
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,12 @@ class Settings:
     metrics_min_cell: int = 11
     # A campaign's fan-out runs as this many jobs side by side, each on its own connection.
     fanout_lanes: int = 2
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Touched every few seconds by a live worker; ``worker --check`` reads it.
+    worker_heartbeat_file: str = "/tmp/hipaa-mail-worker.heartbeat"  # noqa: S108
+    # The local STARTTLS relay of ``python -m service dev``.
+    dev_relay_port: int = 2525
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,7 +83,7 @@ class Settings:
             raise ConfigError("MAIL_FROM", "is required when SERVICE_ENV=production")
         return cls(
             database_url=env.get("DATABASE_URL", defaults.database_url),
-            redis_url=env.get("REDIS_URL", defaults.redis_url),
+            redis_url=_redis_url(env, defaults.redis_url),
             smtp_host=env.get("SMTP_HOST", defaults.smtp_host),
             smtp_port=_int(env, "SMTP_PORT", defaults.smtp_port, 1, 65535),
             smtp_tls=_choice(env, "SMTP_TLS", ("starttls", "implicit"), "starttls"),  # type: ignore[arg-type]
@@ -105,6 +112,11 @@ class Settings:
             ),
             fanout_lanes=_int(env, "FANOUT_LANES", defaults.fanout_lanes, 1, MAX_FANOUT_LANES),
             subject_mode=_choice(env, "SUBJECT_MODE", ("detector", "allowlist"), "detector"),  # type: ignore[arg-type]
+            api_host=env.get("API_HOST") or defaults.api_host,
+            api_port=_int(env, "API_PORT", defaults.api_port, 1, 65535),
+            worker_heartbeat_file=env.get("WORKER_HEARTBEAT_FILE")
+            or defaults.worker_heartbeat_file,
+            dev_relay_port=_int(env, "DEV_RELAY_PORT", defaults.dev_relay_port, 1, 65535),
         )
 
 
@@ -145,6 +157,17 @@ def _existing_file(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name) or None
     if value is not None and not Path(value).is_file():
         raise ConfigError(name, "names a file that does not exist")
+    return value
+
+
+def _redis_url(env: Mapping[str, str], default: str) -> str:
+    value = env.get("REDIS_URL") or default
+    try:
+        parsed = parse_redis_url(value)
+    except RedisUrlError as exc:
+        raise ConfigError("REDIS_URL", str(exc)) from None
+    if parsed.ssl_ca_certs and not Path(parsed.ssl_ca_certs).is_file():
+        raise ConfigError("REDIS_URL", "ssl_ca_certs names a file that does not exist")
     return value
 
 

@@ -17,6 +17,7 @@ from arq.connections import ArqRedis, RedisSettings
 from redis.exceptions import RedisError
 
 from service.core.config import Settings
+from service.core.redis_url import parse_redis_url
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,16 @@ SLOT_SECONDS = 0.05
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
-    return RedisSettings.from_dsn(settings.redis_url)
+    return parse_redis_url(settings.redis_url)
+
+
+async def close_redis(redis: ArqRedis) -> None:
+    """Close the pool, and with Sentinel the connections to the Sentinels too: arq's pool
+    closes only those to the primary."""
+    await redis.aclose()
+    manager = getattr(redis.connection_pool, "sentinel_manager", None)
+    for sentinel in getattr(manager, "sentinels", ()):
+        await sentinel.aclose()
 
 
 async def enqueue_deliver_due(redis: ArqRedis, queue: str, job_id: str,

@@ -12,7 +12,7 @@ from arq.connections import ArqRedis, create_pool
 
 from service.core.config import Settings
 from service.db.pool import create_db_pool
-from service.db.queue import Nudger, redis_settings
+from service.db.queue import Nudger, close_redis, redis_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,6 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         try:
             yield Resources(settings, db, redis, Nudger(redis, settings.queue_name))
         finally:
-            await redis.aclose()
+            await close_redis(redis)
     finally:
         await db.close()

@@ -16,6 +16,7 @@ import uvicorn
 
 from service.access import create_api_key
 from service.core.config import Settings
+from service.core.ports import ensure_free
 from service.db.migrations import migrate
 from service.devtools.certs import make_test_pki
 from service.devtools.relay import Mailbox, start_relay
@@ -25,17 +26,22 @@ from service.worker import build_worker
 DEV_DIR = Path(".dev")
 
 
-async def run_dev(api_port: int, smtp_port: int) -> int:
+async def run_dev() -> int:
+    ports = Settings.from_env()
+    api_port, smtp_port = ports.api_port, ports.dev_relay_port
+    ensure_free("127.0.0.1", api_port, "API_PORT")
+    ensure_free("127.0.0.1", smtp_port, "DEV_RELAY_PORT")
     certs = make_test_pki(DEV_DIR / "pki")
-    os.environ.setdefault("SMTP_PORT", str(smtp_port))
-    os.environ.setdefault("SMTP_CA_FILE", str(certs.ca_cert))
+    # The worker delivers to the local relay whatever .env says: dev mail never leaves the machine.
+    os.environ.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), SMTP_TLS="starttls",
+                      SMTP_CA_FILE=str(certs.ca_cert))
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}")
     os.environ.setdefault("MAIL_FROM", "Riverside Clinic <no-reply@clinic.example>")
     os.environ.setdefault("CLINIC_NAME", "Riverside Clinic")
     settings = Settings.from_env()
     await migrate(settings.database_url)
     mailbox_dir = DEV_DIR / "mailbox"
-    relay = start_relay(Mailbox(directory=mailbox_dir), "127.0.0.1", settings.smtp_port, certs)
+    relay = start_relay(Mailbox(directory=mailbox_dir), "127.0.0.1", smtp_port, certs)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
     assert pool is not None
     key = await create_api_key(pool, "sender", "dev sender")

@@ -8,9 +8,12 @@ re-enqueues anything due, so a flushed Redis or a killed worker loses no accepte
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -33,6 +36,7 @@ from service.db.queue import (
 from service.delivery.deliver_due import LEASE_SECONDS, deliver_due
 from service.delivery.sender import Sender
 from service.delivery.sweep import sweep_outbox
+from service.worker import heartbeat
 
 # A job hands over to a fresh one after this long, well inside arq's job timeout.
 JOB_SECONDS = 60.0
@@ -56,11 +60,16 @@ async def startup(ctx: dict[str, Any]) -> None:
     db = await create_db_pool(settings, min_size=2, max_size=settings.smtp_pool_size + 4)
     ctx["worker"] = WorkerContext(settings, db, ctx["redis"],
                                   Sender.open(settings, db, ctx["redis"]))
+    ctx["heartbeat"] = asyncio.create_task(heartbeat.beat(Path(settings.worker_heartbeat_file)))
     # Catch up at once on whatever was accepted while no worker ran.
     await sweep(ctx)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "heartbeat" in ctx:
+        ctx["heartbeat"].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ctx["heartbeat"]
     if "worker" in ctx:
         await _context(ctx).sender.close()
         await _context(ctx).db.close()

@@ -1,0 +1,78 @@
+"""The operator's verbs as an operator runs them: a separate process, from a directory of its own,
+reading its settings from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from service.core.config import Settings
+from service.db.migrations import head
+from service.worker import heartbeat
+from tests.conftest import background_worker, free_port
+
+
+def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in ("API_PORT", "DEV_RELAY_PORT")}
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args], cwd=tmp_path, env={**environment, **env},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def test_version_names_the_release_and_the_newest_migration(tmp_path: Path) -> None:
+    done = run(tmp_path, "version")
+    assert done.returncode == 0
+    assert done.stdout.startswith("hipaa-mail 0.") and f"migrations up to {head()}" in done.stdout
+
+
+def test_worker_check_follows_the_heartbeat(tmp_path: Path) -> None:
+    beat = tmp_path / "beat"
+    missing = run(tmp_path, "worker", "--check", WORKER_HEARTBEAT_FILE=str(beat))
+    assert missing.returncode == 1 and "WORKER_HEARTBEAT_FILE" in missing.stderr
+    beat.touch()
+    assert run(tmp_path, "worker", "--check", WORKER_HEARTBEAT_FILE=str(beat)).returncode == 0
+    old = time.time() - heartbeat.STALE_SECONDS - 5
+    os.utime(beat, (old, old))
+    stale = run(tmp_path, "worker", "--check", WORKER_HEARTBEAT_FILE=str(beat))
+    assert stale.returncode == 1 and "stuck" in stale.stderr
+
+
+async def test_a_running_worker_keeps_its_heartbeat_fresh(settings: Settings) -> None:
+    path = Path(settings.worker_heartbeat_file)
+    async with background_worker(settings):
+        for _ in range(100):
+            if path.exists():  # noqa: ASYNC240
+                break
+            await asyncio.sleep(0.05)
+        assert heartbeat.check(path) is None
+        old = time.time() - heartbeat.STALE_SECONDS - 5
+        os.utime(path, (old, old))
+        await asyncio.sleep(heartbeat.BEAT_SECONDS + 0.5)
+        assert heartbeat.check(path) is None  # touched again by the live loop
+
+
+def test_api_check_fails_when_nothing_answers(tmp_path: Path) -> None:
+    done = run(tmp_path, "api", "--check", API_PORT=str(free_port()))
+    assert done.returncode == 1 and "/readyz" in done.stderr
+
+
+def test_a_busy_port_is_one_line_naming_its_setting(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for verb, variable in (("api", "API_PORT"), ("dev", "API_PORT"), ("dev", "DEV_RELAY_PORT")):
+            env = {"API_PORT": str(free_port()), "DEV_RELAY_PORT": str(free_port()),
+                   variable: str(port)}
+            done = run(tmp_path, verb, **env)
+            assert done.returncode == 2, done.stderr
+            assert done.stderr.strip().splitlines()[-1] == (
+                f"configuration error: {variable}: port {port} on 127.0.0.1 is not available"
+                f" (Address already in use); set {variable} to a free port"), done.stderr
+            assert "Traceback" not in done.stderr
