@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench services clean
+.PHONY: dev test test-install lint bench services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ dev: $(STAMP) services
 test: $(STAMP) services
 	@bash scripts/ensure-browser.sh
 	$(PY) -m pytest -q
+
+# The README's "Running it for real", from a wheel in a clean venv, outside the checkout.
+test-install: $(STAMP) services
+	$(PY) scripts/test_install.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check service tests bench scripts
