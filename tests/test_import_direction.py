@@ -1,5 +1,5 @@
-"""Imports run one way: shipped, core <- db <- capabilities <- http, worker and devtools. A capability
-uses another only through the names its ``__init__`` lists in ``__all__``."""
+"""Imports run one way: shipped, core <- db <- capabilities <- http, worker and devtools. A
+capability uses another only through the names its ``__init__`` lists in ``__all__``."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ async def test_every_named_query_prepares(database_url: str) -> None:
     assert "claim-due-messages" in QUERIES.names
 
 
-async def test_every_top_level_file_ships_in_order() -> None:
+def test_every_top_level_file_ships_in_order() -> None:
     top = Path(__file__).resolve().parents[1] / "migrations"
     on_disk = sorted(p.stem for p in top.glob("*.sql"))
     assert [m.version for m in shipped_migrations()] == on_disk

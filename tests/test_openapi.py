@@ -11,8 +11,8 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from service.consent import PURPOSES
-from service.shipped import openapi_document
 from service.portal import STATIC_DIR
+from service.shipped import openapi_document
 
 
 def spec() -> dict[str, Any]:
