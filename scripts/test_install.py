@@ -90,6 +90,7 @@ def main() -> int:
             "MAIL_FROM": "Riverside Clinic <no-reply@clinic.test>",
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
             "API_PORT": str(api_port),
+            "MARKETING_ENABLED": "false",  # DKIM and a postal address are not set up here
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(smtp_port),
             "SMTP_CA_FILE": str(pki.ca_cert),

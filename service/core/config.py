@@ -18,6 +18,7 @@ from service.core.redis_url import RedisUrlError, parse_redis_url
 log = logging.getLogger(__name__)
 
 SmtpTls = Literal["starttls", "implicit"]
+RequireTls = Literal["auto", "required"]
 SubjectMode = Literal["detector", "allowlist"]
 
 DEV_KEYS_FILE = Path(".dev/master-keys")
@@ -70,6 +71,26 @@ class Settings:
     worker_heartbeat_file: str = "/tmp/hipaa-mail-worker.heartbeat"  # noqa: S108
     # The local STARTTLS relay of ``python -m service dev``.
     dev_relay_port: int = 2525
+    # RFC 8689: ask relays that advertise REQUIRETLS for it; "required" refuses those that don't.
+    smtp_requiretls: RequireTls = "auto"
+    # DKIM (RFC 6376): rsa-sha256 with DKIM_KEY_FILE, plus ed25519-sha256 (RFC 8463) when
+    # DKIM_ED25519_KEY_FILE is set too. Unset domain: no signature.
+    dkim_domain: str | None = None
+    dkim_selector: str | None = None
+    dkim_key_file: str | None = None
+    dkim_ed25519_selector: str | None = None
+    dkim_ed25519_key_file: str | None = None
+    # Per-message return paths bounce+<opaque>@BOUNCE_DOMAIN, read back by ``inbound``.
+    bounce_domain: str | None = None
+    # Certificate and key ``inbound`` offers with STARTTLS; unset: a self-signed one per start.
+    inbound_tls_cert: str | None = None
+    inbound_tls_key: str | None = None
+    # CAN-SPAM: a marketing email shows the sender's postal address.
+    clinic_postal_address: str | None = None
+    # How a patient reaches the clinic, shown in reminders (a phone number or a web address).
+    clinic_contact: str | None = None
+    # Campaigns and marketing sends; in production they need DKIM and CLINIC_POSTAL_ADDRESS.
+    marketing_enabled: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,7 +102,7 @@ class Settings:
         mail_from = env.get("MAIL_FROM")
         if is_prod and not mail_from:
             raise ConfigError("MAIL_FROM", "is required when SERVICE_ENV=production")
-        return cls(
+        settings = cls(
             database_url=env.get("DATABASE_URL", defaults.database_url),
             redis_url=_redis_url(env, defaults.redis_url),
             smtp_host=env.get("SMTP_HOST", defaults.smtp_host),
@@ -117,7 +138,39 @@ class Settings:
             worker_heartbeat_file=env.get("WORKER_HEARTBEAT_FILE")
             or defaults.worker_heartbeat_file,
             dev_relay_port=_int(env, "DEV_RELAY_PORT", defaults.dev_relay_port, 1, 65535),
+            smtp_requiretls=_choice(env, "SMTP_REQUIRETLS", ("auto", "required"), "auto"),  # type: ignore[arg-type]
+            dkim_domain=env.get("DKIM_DOMAIN") or None,
+            dkim_selector=env.get("DKIM_SELECTOR") or None,
+            dkim_key_file=_existing_file(env, "DKIM_KEY_FILE"),
+            dkim_ed25519_selector=env.get("DKIM_ED25519_SELECTOR") or None,
+            dkim_ed25519_key_file=_existing_file(env, "DKIM_ED25519_KEY_FILE"),
+            bounce_domain=env.get("BOUNCE_DOMAIN") or None,
+            inbound_tls_cert=_existing_file(env, "INBOUND_TLS_CERT"),
+            inbound_tls_key=_existing_file(env, "INBOUND_TLS_KEY"),
+            clinic_postal_address=env.get("CLINIC_POSTAL_ADDRESS") or None,
+            clinic_contact=env.get("CLINIC_CONTACT") or None,
+            marketing_enabled=_choice(env, "MARKETING_ENABLED", ("true", "false"), "true")
+            == "true",
         )
+        settings._check_production()
+        return settings
+
+
+    def _check_production(self) -> None:
+        if not self.production:
+            return
+        if self.marketing_enabled:
+            # Gmail and Yahoo refuse unsigned bulk mail; CAN-SPAM wants the postal address.
+            for variable, value in (("DKIM_DOMAIN", self.dkim_domain),
+                                    ("DKIM_SELECTOR", self.dkim_selector),
+                                    ("DKIM_KEY_FILE", self.dkim_key_file),
+                                    ("CLINIC_POSTAL_ADDRESS", self.clinic_postal_address)):
+                if not value:
+                    raise ConfigError(variable, "is required when SERVICE_ENV=production and "
+                                                "MARKETING_ENABLED=true")
+        if bool(self.dkim_ed25519_key_file) != bool(self.dkim_ed25519_selector):
+            raise ConfigError("DKIM_ED25519_SELECTOR",
+                              "and DKIM_ED25519_KEY_FILE are set together or not at all")
 
 
 def _read_dotenv(path: Path) -> list[tuple[str, str]]:
