@@ -32,10 +32,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     key = verbs.add_parser("create-key", help="print a new API key once")
     key.add_argument("--role", required=True, choices=("sender", "marketer", "admin"))
     key.add_argument("--name", required=True)
+    inbound = verbs.add_parser("inbound", help="receive bounces and complaints for BOUNCE_DOMAIN")
+    inbound.add_argument("--host", default="127.0.0.1")
+    inbound.add_argument("--port", type=int, default=2526)
     verbs.add_parser("rotate-keys",
                      help="re-seal every stored value under the first key of MASTER_KEYS")
     verbs.add_parser("check-subjects", help="lint subject lines read from stdin")
     verbs.add_parser("dev", help="run everything locally with a STARTTLS relay")
+    keygen = verbs.add_parser("dkim-keygen",
+                              help="write a new DKIM private key and print its DNS record")
+    keygen.add_argument("--domain", required=True, help="the signing domain (DKIM_DOMAIN)")
+    keygen.add_argument("--selector", required=True, help="the selector (DKIM_SELECTOR)")
+    keygen.add_argument("--out", required=True, type=Path,
+                        help="the private key file to create (never overwritten)")
+    keygen.add_argument("--type", choices=("rsa", "ed25519"), default="rsa",
+                        help="rsa (2048 bits, the default) or ed25519 (RFC 8463)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -46,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_subjects(sys.stdin, sys.stdout)
     if args.verb == "version":
         return print_version()
+    if args.verb == "dkim-keygen":
+        return dkim_keygen(args.domain, args.selector, args.out, args.type)
     try:
         return _run(args)
     except ConfigError as exc:
@@ -82,6 +95,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_create_key(settings, args.role, args.name))
     if args.verb == "rotate-keys":
         return asyncio.run(_rotate_keys(settings))
+    if args.verb == "inbound":
+        return serve_inbound(settings, args.host, args.port)
     raise AssertionError(args.verb)
 
 
@@ -157,6 +172,31 @@ def serve_api(settings: Settings, host: str, port: int) -> int:
     return 0
 
 
+def serve_inbound(settings: Settings, host: str, port: int) -> int:
+    import ssl
+    import tempfile
+
+    from service.core.ports import ensure_free
+    from service.inbound.listener import serve
+
+    if not settings.bounce_domain:
+        raise ConfigError("BOUNCE_DOMAIN", "is required to receive bounces")
+    ensure_free(host, port, "--port")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    if settings.inbound_tls_cert and settings.inbound_tls_key:
+        tls.load_cert_chain(settings.inbound_tls_cert, settings.inbound_tls_key)
+    else:
+        # Senders of bounces rarely verify our certificate; encryption still keeps the quoted
+        # headers (the patient's address) off the wire. Set INBOUND_TLS_* for a real one.
+        from service.devtools.certs import make_test_pki
+
+        with tempfile.TemporaryDirectory() as directory:
+            pki = make_test_pki(Path(directory))
+            tls.load_cert_chain(pki.server_cert, pki.server_key)
+    asyncio.run(serve(settings, host, port, tls))
+    return 0
+
+
 def check_api(settings: Settings) -> int:
     import urllib.error
     import urllib.request
@@ -182,4 +222,23 @@ def check_subjects(lines: TextIO, out: TextIO) -> int:
         verdict = policy.check(line.rstrip("\r\n"))
         out.write("ok\n" if verdict.ok else f"reject\t{verdict.category}: {verdict.reason}\n")
     out.flush()
+    return 0
+
+
+def dkim_keygen(domain: str, selector: str, out: Path, kind: str) -> int:
+    """Needs no settings: run it wherever the key is to be kept, then publish the record."""
+    from service.delivery.dkim import dns_record, generate_key, write_private_key
+
+    pem, txt = generate_key("ed25519" if kind == "ed25519" else "rsa")
+    try:
+        write_private_key(out, pem)
+    except FileExistsError:
+        print(f"dkim-keygen: {out} exists; a key in use is never overwritten", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"dkim-keygen: {out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"wrote {out} (mode 0600); publish this record, then set DKIM_* and restart:",
+          file=sys.stderr)
+    print(dns_record(domain, selector, txt))
     return 0

@@ -80,3 +80,16 @@ def test_header_injection_is_impossible(field: str) -> None:
     values[field] = values[field] + "\r\nBcc: victim@example.org"
     with pytest.raises(HeaderInjection):
         Composer("no-reply@clinic.test", "Clinic").render(**values)
+
+
+def test_the_footer_escapes_the_clinic_settings_and_shows_the_header_link() -> None:
+    envelope = Composer(
+        "no-reply@clinic.test", "Smith & Co", contact="<call> 555", postal_address="1 A & B St",
+    ).render(recipient="a@example.org", subject="s", link_url=URL,
+             extra_headers={"List-Unsubscribe": "<mailto:u@x.test>, <https://x.test/u/abc>"})
+    mail = parse_mail(envelope.data)
+    html = next(p for p in mail.walk() if p.get_content_type() == "text/html").get_content()
+    text = next(p for p in mail.walk() if p.get_content_type() == "text/plain").get_content()
+    assert '<a href="https://x.test/u/abc">Unsubscribe</a>' in html
+    assert "Smith &amp; Co, 1 A &amp; B St" in html and "&lt;call&gt; 555" in html
+    assert "https://x.test/u/abc\n" in text and "Smith & Co, 1 A & B St" in text

@@ -10,6 +10,7 @@ from service.delivery.retry import (
     BACKOFF_CAP_SECONDS,
     ErrorClass,
     Failure,
+    Phase,
     Verdict,
     backoff_seconds,
     classify_reply,
@@ -39,9 +40,49 @@ from service.delivery.retry import (
 def test_replies_are_classified(
     code: int, message: str, error_class: ErrorClass, enhanced: str | None
 ) -> None:
-    failure = classify_reply(code, message)
+    failure = classify_reply(code, message, Phase.IN_TLS)
     assert failure.error_class is error_class
     assert failure.enhanced == enhanced
+
+
+# Before verified TLS a reply is unauthenticated: whatever its code, it must not end a message.
+PRE_TLS = [Phase.GREETING, Phase.EHLO, Phase.STARTTLS]
+PHASE_TABLE = [
+    (Phase.GREETING, 554, "No SMTP service here", ErrorClass.BEFORE_TLS),
+    (Phase.GREETING, 421, "Service shutting down", ErrorClass.BEFORE_TLS),
+    (Phase.GREETING, 500, "Syntax error", ErrorClass.BEFORE_TLS),
+    (Phase.EHLO, 550, "5.1.1 No such user", ErrorClass.BEFORE_TLS),  # not a bounce
+    (Phase.EHLO, 530, "5.7.0 Must issue STARTTLS first", ErrorClass.BEFORE_TLS),
+    (Phase.EHLO, 502, "Command not implemented", ErrorClass.BEFORE_TLS),
+    (Phase.STARTTLS, 454, "TLS not available", ErrorClass.TLS_UNAVAILABLE),
+    (Phase.STARTTLS, 502, "Command not implemented", ErrorClass.TLS_UNAVAILABLE),
+    (Phase.STARTTLS, 354, "do something else", ErrorClass.TLS_UNAVAILABLE),
+    (Phase.IN_TLS, 554, "Transaction failed", ErrorClass.PERMANENT),
+    (Phase.IN_TLS, 550, "5.1.1 No such user", ErrorClass.MAILBOX_UNKNOWN),
+    (Phase.IN_TLS, 421, "Service shutting down", ErrorClass.TEMPORARY),
+]
+
+
+@pytest.mark.parametrize(("phase", "code", "message", "error_class"), PHASE_TABLE)
+def test_replies_before_verified_tls_never_fail_a_message(
+    phase: Phase, code: int, message: str, error_class: ErrorClass
+) -> None:
+    failure = classify_reply(code, message, phase)
+    assert failure.error_class is error_class
+    assert failure.code == code
+    final = verdict(failure) is Verdict.FAIL
+    assert final == (phase is Phase.IN_TLS and code >= 500)
+
+
+@pytest.mark.parametrize("phase", PRE_TLS)
+@pytest.mark.parametrize("code", [220, 221, 250, 354, 421, 450, 500, 530, 535, 550, 554, 599])
+def test_no_code_before_verified_tls_is_final(phase: Phase, code: int) -> None:
+    failure = classify_reply(code, "5.1.1 anything", phase)
+    assert verdict(failure) is Verdict.RETRY
+    step = next_step(failure, 1, 48 * 3600, random.Random(0))
+    assert step.retry
+    # ... until the give-up time: then it stops like any temporary failure.
+    assert not next_step(failure, 1, 1, random.Random(0)).retry
 
 
 @pytest.mark.parametrize(
@@ -51,6 +92,8 @@ def test_replies_are_classified(
         (ErrorClass.TLS_CERTIFICATE, Verdict.RETRY),
         (ErrorClass.TLS_HANDSHAKE, Verdict.RETRY),
         (ErrorClass.NETWORK, Verdict.RETRY),
+        (ErrorClass.BEFORE_TLS, Verdict.RETRY),
+        (ErrorClass.REQUIRETLS_UNSUPPORTED, Verdict.RETRY),
         (ErrorClass.AUTH, Verdict.RETRY),
         (ErrorClass.TEMPORARY, Verdict.RETRY),
         (ErrorClass.PERMANENT, Verdict.FAIL),

@@ -54,12 +54,14 @@ def dashboard(who: str, csrf: str, overview: dict[str, Any]) -> str:
     rows = "".join(
         "<tr>"
         f"<th scope=\"row\">{_cell(c['name'])}</th><td>{_cell(c['delivered'])}</td>"
-        f"<td>{_cell(c['bounced'])}</td><td>{_cell(c['opens']['unique'])}</td>"
+        f"<td>{_cell(c['bounced'])}</td><td>{_rate(c['bounce_rate'])}</td>"
+        f"<td>{_cell(c['complained'])}</td><td>{_rate(c['complaint_rate'])}</td>"
+        f"<td>{_cell(c['opens']['unique'])}</td>"
         f"<td>{_cell(c['opens']['total'])}</td><td>{_rate(c['opens']['unique_rate'])}</td>"
         f"<td>{_cell(c['clicks']['unique'])}</td><td>{_rate(c['clicks']['unique_rate'])}</td>"
         "</tr>"
         for c in campaigns
-    ) or "<tr><td colspan=\"8\">No campaign started in this period.</td></tr>"
+    ) or "<tr><td colspan=\"12\">No campaign started in this period.</td></tr>"
     return _page("Engagement dashboard", (
         "<header><h1>Engagement dashboard</h1>"
         f"<form method=\"post\" action=\"{paths.DASHBOARD_LOGOUT}\"><span>{html.escape(who)}</span>"
@@ -77,7 +79,9 @@ def dashboard(who: str, csrf: str, overview: dict[str, Any]) -> str:
         "</section>"
         "<section><h2>Table</h2><div class=\"scroll\"><table><thead><tr>"
         "<th scope=\"col\">Campaign</th><th scope=\"col\">Delivered</th>"
-        "<th scope=\"col\">Bounced</th><th scope=\"col\">Unique opens</th>"
+        "<th scope=\"col\">Bounced</th><th scope=\"col\">Bounce rate</th>"
+        "<th scope=\"col\">Complaints</th><th scope=\"col\">Complaint rate</th>"
+        "<th scope=\"col\">Unique opens</th>"
         "<th scope=\"col\">Total opens</th><th scope=\"col\">Open rate</th>"
         "<th scope=\"col\">Unique clicks</th><th scope=\"col\">Click rate</th>"
         f"</tr></thead><tbody>{rows}</tbody></table></div></section></main>"

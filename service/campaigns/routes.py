@@ -25,7 +25,7 @@ from service.campaigns.ownership import own_campaign
 from service.campaigns.pacing import progress
 from service.core import paths
 from service.core.bodies import read_json_object
-from service.core.problems import Problem
+from service.core.problems import Problem, require_marketing
 from service.db.queries import QUERIES
 from service.db.queue import enqueue_fan_out
 from service.db.resources import Resources
@@ -37,6 +37,7 @@ _BODY_LIMIT = 256 * 1024
 async def create_campaign(request: Request) -> Response:
     res: Resources = request.app.state.resources
     key = await require(request, "marketer")
+    require_marketing(res.settings.marketing_enabled)
     new = parse_campaign(await read_json_object(request, _BODY_LIMIT),
                          res.settings.content_max_bytes)
     gate = SubjectGate.of(request)
@@ -95,6 +96,7 @@ async def upload_audience(request: Request) -> Response:
 
 async def send_campaign(request: Request) -> Response:
     res, key, campaign = await own_campaign(request, "marketer")
+    require_marketing(res.settings.marketing_enabled)
     async with res.db.acquire() as conn, conn.transaction():
         started = await conn.fetchval(QUERIES.start_campaign, campaign["id"])
         if started is None:

@@ -141,9 +141,10 @@ class Settings:
             smtp_requiretls=_choice(env, "SMTP_REQUIRETLS", ("auto", "required"), "auto"),  # type: ignore[arg-type]
             dkim_domain=env.get("DKIM_DOMAIN") or None,
             dkim_selector=env.get("DKIM_SELECTOR") or None,
-            dkim_key_file=_existing_file(env, "DKIM_KEY_FILE"),
+            # Read (and checked) by the worker's signer only: other roles need not hold the key.
+            dkim_key_file=env.get("DKIM_KEY_FILE") or None,
             dkim_ed25519_selector=env.get("DKIM_ED25519_SELECTOR") or None,
-            dkim_ed25519_key_file=_existing_file(env, "DKIM_ED25519_KEY_FILE"),
+            dkim_ed25519_key_file=env.get("DKIM_ED25519_KEY_FILE") or None,
             bounce_domain=env.get("BOUNCE_DOMAIN") or None,
             inbound_tls_cert=_existing_file(env, "INBOUND_TLS_CERT"),
             inbound_tls_key=_existing_file(env, "INBOUND_TLS_KEY"),

@@ -43,6 +43,13 @@ def unauthorized() -> Problem:
     return problem
 
 
+def require_marketing(enabled: bool) -> None:
+    """Campaigns and marketing sends, refused while MARKETING_ENABLED=false."""
+    if not enabled:
+        raise Problem(403, "marketing-disabled",
+                      "Marketing email is turned off for this service (MARKETING_ENABLED)")
+
+
 def invalid(detail: str, **extra: Any) -> Problem:
     return Problem(422, "invalid-request", "The request is not valid", detail, **extra)
 

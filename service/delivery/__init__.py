@@ -2,3 +2,7 @@
 policy, the relay's rate, the send pipeline and the outbox sweep. May import core, db, audit,
 consent (the check right before sending) and engagement (tracking links).
 """
+
+from service.delivery.return_path import is_return_path_shape, message_of
+
+__all__ = ["is_return_path_shape", "message_of"]

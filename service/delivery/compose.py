@@ -19,6 +19,8 @@ from email.headerregistry import Address
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
 
+from service.delivery.footer import footer_html, footer_text, unsubscribe_url
+
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
@@ -63,13 +65,17 @@ def _base64_lines(text: str) -> bytes:
 
 
 class Composer:
-    """Renders the generic notice for one sender identity (MAIL_FROM and clinic name)."""
+    """Renders the generic notice for one sender identity (MAIL_FROM, the clinic's name, and
+    the contact and postal address its footers show)."""
 
-    def __init__(self, mail_from: str, clinic_name: str) -> None:
+    def __init__(self, mail_from: str, clinic_name: str, *, contact: str | None = None,
+                 postal_address: str | None = None) -> None:
         self._sender = parseaddr(mail_from)[1]
         self._domain = self._sender.rpartition("@")[2] or "localhost"
         self._from_header = encode_mailbox(mail_from)
         self._clinic = clinic_name
+        self._contact = contact
+        self._postal_address = postal_address
 
     def render(
         self, *, recipient: str, subject: str, link_url: str, kind: str = "secure_message",
@@ -107,6 +113,14 @@ class Composer:
                 ("text/plain", parts[0][1] + _links_text(links)),
                 ("text/html", _with_links_html(parts[1][1], links, pixel_url)),
             ]
+        # Marketing is what carries an unsubscribe link (campaigns, and single sends whose
+        # purpose is marketing: messages/outbox.py seals a link for those only).
+        unsubscribe = unsubscribe_url(extra_headers)
+        footer = (self._clinic, self._contact, self._postal_address, unsubscribe)
+        parts = [
+            ("text/plain", parts[0][1] + footer_text(*footer)),
+            ("text/html", parts[1][1].replace("</body>", footer_html(*footer) + "</body>", 1)),
+        ]
         out = [f"{name}: {value}\r\n".encode() for name, value in headers]
         out.append(b"\r\n")
         for content_type, body in parts:

@@ -14,10 +14,10 @@ import uuid
 
 import asyncpg
 
-from service import consent
+from service import audit, consent
 from service.db.queries import QUERIES
 from service.delivery.pipeline import SendPipeline
-from service.delivery.sender import Claimed, Sender
+from service.delivery.sender import Claimed, Delivered, Sender
 
 # Long enough for any single SMTP exchange (each command times out sooner); a send that dies
 # mid-way is picked up again by the sweep once the lease runs out.
@@ -40,7 +40,7 @@ async def deliver_due(sender: Sender, deadline: float) -> tuple[int, bool]:
     and whether work was left when time ran out."""
     db = sender.db
     batch = claim_batch(sender.settings.smtp_max_rate)
-    pipeline: SendPipeline[Claimed, list[uuid.UUID]] = SendPipeline(
+    pipeline: SendPipeline[Claimed, Delivered] = SendPipeline(
         sender.send_batch, functools.partial(_record, db)
     )
     # A claim commits before its consent check returns: shielded, so that a shutdown in between
@@ -87,10 +87,23 @@ def _consent_purpose(row: asyncpg.Record) -> str:
     return "operations" if row["kind"] == "confirmation" else str(row["purpose"])
 
 
-async def _record(db: asyncpg.Pool, claimed: Claimed, delivered: list[uuid.UUID]) -> int:
+async def _record(db: asyncpg.Pool, claimed: Claimed, delivered: Delivered) -> int:
     # Recorded once the batch is through: a worker dying in between re-sends those messages
-    # after the lease (at-least-once), it never loses one.
-    await db.execute(QUERIES.mark_sent, delivered)
+    # after the lease (at-least-once), it never loses one. The sent mark, its transport evidence
+    # and the audit record of each delivery commit together, so none exists without the others.
+    evidence = dict(delivered)
+    async with db.acquire() as conn, conn.transaction():
+        marked: list[uuid.UUID] = [r["id"] for r in await conn.fetch(
+            QUERIES.mark_sent, list(evidence),
+            [e.tls_version for e in evidence.values()], [e.cipher for e in evidence.values()],
+            [e.certificate_sha256 for e in evidence.values()],
+            [e.verified_name for e in evidence.values()],
+        )]
+        for mid in marked:
+            await audit.record(
+                conn, actor="worker", action="message.deliver", object_type="message",
+                object_id=str(mid), outcome="sent", detail=evidence[mid].audit_detail(),
+            )
     for campaign_id in {row["campaign_id"] for row, _ in claimed} - {None}:
         await db.execute(QUERIES.finish_campaign, campaign_id)
     return len(delivered)

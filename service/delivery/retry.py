@@ -15,10 +15,12 @@ class Verdict(Enum):
 class ErrorClass(StrEnum):
     """Stored in ``messages.last_error_class`` and shown to senders; never carries an address."""
 
-    TLS_UNAVAILABLE = "tls_unavailable"  # relay offered no STARTTLS
+    TLS_UNAVAILABLE = "tls_unavailable"  # relay offered no STARTTLS, or refused it
     TLS_CERTIFICATE = "tls_certificate"  # certificate not trusted or not for this host
     TLS_HANDSHAKE = "tls_handshake"  # handshake failed or negotiated below TLS 1.2
     NETWORK = "network"  # connect refused, reset, timed out
+    BEFORE_TLS = "smtp_before_tls"  # greeting or EHLO refused before verified TLS
+    REQUIRETLS_UNSUPPORTED = "requiretls_unsupported"  # SMTP_REQUIRETLS=required, not offered
     AUTH = "smtp_auth"  # relay refused our credentials
     TEMPORARY = "smtp_temporary"  # 4xx reply
     PERMANENT = "smtp_permanent"  # 5xx reply
@@ -41,8 +43,24 @@ def verdict(failure: Failure) -> Verdict:
     return Verdict.RETRY
 
 
-def classify_reply(code: int, message: str) -> Failure:
+class Phase(StrEnum):
+    """Where in the session a reply came from."""
+
+    GREETING = "greeting"
+    EHLO = "ehlo"  # EHLO or HELO before STARTTLS
+    STARTTLS = "starttls"
+    IN_TLS = "in_tls"  # after the TLS 1.2+ session was established and its certificate verified
+
+
+def classify_reply(code: int, message: str, phase: Phase) -> Failure:
+    """A reply's failure class. Before verified TLS a reply is unauthenticated: anyone on the path
+    can forge a 5xx there (or strip STARTTLS), so it is never final. The message waits, and only
+    the give-up time ends it; a refusal inside verified TLS is the relay's own word."""
     enhanced = _enhanced_status(message)
+    if phase is Phase.STARTTLS:
+        return Failure(ErrorClass.TLS_UNAVAILABLE, code, enhanced)
+    if phase is not Phase.IN_TLS:
+        return Failure(ErrorClass.BEFORE_TLS, code, enhanced)
     if 400 <= code < 500:
         return Failure(ErrorClass.TEMPORARY, code, enhanced)
     if code in (530, 534, 535, 538):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import asyncpg
 from arq.connections import ArqRedis
@@ -19,14 +19,18 @@ from service.core.crypto import campaign_token
 from service.db.queries import QUERIES
 from service.delivery.campaign_look import NO_CAMPAIGN, CampaignLook
 from service.delivery.compose import Composer
+from service.delivery.dkim import DkimSigner
 from service.delivery.relay_rate import RelayRate
 from service.delivery.retry import ErrorClass, next_step
-from service.delivery.smtp import DeliveryError, RelayConfig, SmtpPool
+from service.delivery.return_path import return_path
+from service.delivery.smtp import DeliveryError, RelayConfig, SmtpPool, TransportEvidence
 
 log = logging.getLogger(__name__)
 
 # A claimed batch: each row with its consent verdict, checked right before sending.
 Claimed = list[tuple[asyncpg.Record, consent.Decision]]
+# What the relay took, each with how its session was protected.
+Delivered = list[tuple[uuid.UUID, TransportEvidence]]
 
 
 def relay_config(settings: Settings) -> RelayConfig:
@@ -34,7 +38,7 @@ def relay_config(settings: Settings) -> RelayConfig:
         host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls,
         ca_file=settings.smtp_ca_file, username=settings.smtp_username,
         password=settings.smtp_password, timeout=settings.smtp_timeout,
-        pool_size=settings.smtp_pool_size,
+        pool_size=settings.smtp_pool_size, requiretls=settings.smtp_requiretls,
     )
 
 
@@ -49,6 +53,8 @@ class Sender:
     composer: Composer
     relay_rate: RelayRate | None
     looks: dict[uuid.UUID, CampaignLook] = field(default_factory=dict)
+    # DKIM keys, parsed once here; None when DKIM_DOMAIN is unset.
+    dkim: DkimSigner | None = None
 
     @classmethod
     def open(cls, settings: Settings, db: asyncpg.Pool, redis: ArqRedis) -> Sender:
@@ -57,30 +63,35 @@ class Sender:
             relay_rate = RelayRate(
                 redis, f"{settings.smtp_host}:{settings.smtp_port}", settings.smtp_max_rate
             )
-        return cls(settings, db, SmtpPool(relay_config(settings)),
-                   Composer(settings.mail_from, settings.clinic_name), relay_rate)
+        composer = Composer(settings.mail_from, settings.clinic_name,
+                            contact=settings.clinic_contact,
+                            postal_address=settings.clinic_postal_address)
+        return cls(settings, db, SmtpPool(relay_config(settings)), composer, relay_rate,
+                   dkim=DkimSigner.from_settings(settings))
 
     async def close(self) -> None:
         await self.smtp.close()
 
-    async def send_batch(self, claimed: Claimed) -> list[uuid.UUID]:
-        """Sends (or refuses) a claimed batch; returns the ids the relay took.
+    async def send_batch(self, claimed: Claimed) -> Delivered:
+        """Sends (or refuses) a claimed batch; returns the ids the relay took, with evidence.
 
         One sender per SMTP session, each taking the next row when its last send is through, so
         each message is rendered just before it goes out. (A task per row rendered the whole
         batch at once, holding up every session's replies for the length of that burst.)"""
         rows = iter(claimed)
-        delivered: list[uuid.UUID] = []
+        delivered: Delivered = []
 
         async def session() -> None:
             for row, verdict in rows:
-                if await (self.deliver(row) if verdict.allowed else self.reject(row, verdict)):
-                    delivered.append(row["id"])
+                if not verdict.allowed:
+                    await self.reject(row, verdict)
+                elif (evidence := await self.deliver(row)) is not None:
+                    delivered.append((row["id"], evidence))
 
         await asyncio.gather(*(session() for _ in range(self.settings.smtp_pool_size)))
         return delivered
 
-    async def reject(self, row: asyncpg.Record, verdict: consent.Decision) -> bool:
+    async def reject(self, row: asyncpg.Record, verdict: consent.Decision) -> None:
         assert verdict.refusal is not None
         reason = f"consent:{verdict.refusal.value}"
         async with self.db.acquire() as conn, conn.transaction():
@@ -90,11 +101,10 @@ class Sender:
                 object_id=str(row["id"]), outcome=verdict.refusal.value, detail=row["purpose"],
             )
         log.info("message %s rejected before sending: %s", row["id"], reason)
-        return False
 
-    async def deliver(self, row: asyncpg.Record) -> bool:
-        """Sends one claimed message; True when the relay took it, else the failure is
-        recorded."""
+    async def deliver(self, row: asyncpg.Record) -> TransportEvidence | None:
+        """Sends one claimed message; the session's evidence when the relay took it, else None
+        and the failure is recorded."""
         settings = self.settings
         mid: uuid.UUID = row["id"]
         aad = mid.bytes
@@ -111,7 +121,7 @@ class Sender:
                 ).decode()
         elif look.link_key is None:
             await self.db.execute(QUERIES.mark_rejected, mid, "campaign_closed")
-            return False
+            return None
         else:
             recipient = keyring.open(
                 row["recipient_sealed"], campaign_id.bytes + row["recipient_index"]
@@ -133,14 +143,18 @@ class Sender:
             link_url=paths.link(base, link_path, token), extra_headers=headers,
             links=links, pixel_url=pixel,
         )
+        if settings.bounce_domain:
+            # Bounces come back to an address naming this message, for `inbound` to read.
+            envelope = replace(envelope, sender=return_path(keyring, settings.bounce_domain, mid))
+        if self.dkim is not None:
+            envelope = self.dkim.sign(envelope)
         if self.relay_rate is not None:
             await self.relay_rate.wait_turn()
         try:
-            await self.smtp.send(envelope)
+            return await self.smtp.send(envelope)
         except DeliveryError as exc:
             await self._record_failure(row, exc)
-            return False
-        return True
+            return None
 
     async def _campaign_look(self, campaign_id: uuid.UUID) -> CampaignLook:
         if campaign_id not in self.looks:

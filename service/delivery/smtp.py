@@ -1,13 +1,16 @@
 """SMTP transport: TLS required, certificates verified, connections pooled.
 
 aiosmtplib's default ``start_tls=None`` quietly stays in plaintext when a relay does not offer
-STARTTLS. We always pass ``start_tls=True`` or ``use_tls=True`` and, before any MAIL FROM, check
-that the transport really is TLS 1.2 or newer: a relay that cannot do that gets nothing.
+STARTTLS. We run the STARTTLS steps ourselves (or use implicit TLS) and, before any MAIL FROM,
+check that the transport really is TLS 1.2 or newer: a relay that cannot do that gets nothing.
+Each step is named (``Phase``) so that a refusal before verified TLS, which anyone on the path
+could have forged, is never taken as final (``retry.classify_reply``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import ssl
 from collections.abc import AsyncIterator
@@ -18,7 +21,7 @@ import aiosmtplib
 from aiosmtplib import SMTPStatus
 
 from service.delivery.compose import Envelope
-from service.delivery.retry import ErrorClass, Failure, classify_reply
+from service.delivery.retry import ErrorClass, Failure, Phase, classify_reply
 
 _TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
 
@@ -45,6 +48,28 @@ class RelayConfig:
     password: str | None = None
     timeout: float = 30.0
     pool_size: int = 4
+    requiretls: str = "auto"  # "required": a relay without REQUIRETLS (RFC 8689) gets nothing
+
+
+@dataclass(frozen=True, slots=True)
+class TransportEvidence:
+    """How one delivery was protected (HIPAA 164.312(e)): it names the relay, never a
+    recipient, so it can sit in the audit log."""
+
+    tls_version: str
+    cipher: str
+    certificate_sha256: str  # hex, of the relay's DER certificate
+    verified_name: str  # the host name the certificate was checked against
+
+    def audit_detail(self) -> str:
+        return (f"tls={self.tls_version} cipher={self.cipher} "
+                f"cert_sha256={self.certificate_sha256} name={self.verified_name}")
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    client: aiosmtplib.SMTP
+    evidence: TransportEvidence
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
@@ -57,23 +82,31 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
-async def open_connection(config: RelayConfig, context: ssl.SSLContext) -> aiosmtplib.SMTP:
+async def open_connection(config: RelayConfig, context: ssl.SSLContext) -> Session:
     """Connects, upgrades to TLS, proves the upgrade, and logs in when configured."""
     implicit = config.tls == "implicit"
     client = aiosmtplib.SMTP(
         hostname=config.host,
         port=config.port,
         use_tls=implicit,
-        start_tls=not implicit,
+        start_tls=False,
         tls_context=context,
         validate_certs=True,
         timeout=config.timeout,
     )
+    # Even over implicit TLS the greeting counts as before TLS: the session is proven below.
+    phase = Phase.GREETING
     try:
         await client.connect()
-        ssl_object = client.get_transport_info("ssl_object")
-        if ssl_object is None or ssl_object.version() not in _TLS_VERSIONS:
-            raise DeliveryError(Failure(ErrorClass.TLS_HANDSHAKE))
+        if not implicit:
+            phase = Phase.EHLO
+            await client.ehlo()  # no HELO fallback: without EHLO there is no STARTTLS
+            if not client.supports_extension("starttls"):
+                raise DeliveryError(Failure(ErrorClass.TLS_UNAVAILABLE))
+            phase = Phase.STARTTLS
+            await client.starttls()
+        evidence = _evidence(client, config.host)
+        phase = Phase.IN_TLS
         if client.is_ehlo_or_helo_needed:  # STARTTLS forgets the first EHLO (RFC 3207)
             await client.ehlo()
         if config.username and config.password:
@@ -83,11 +116,21 @@ async def open_connection(config: RelayConfig, context: ssl.SSLContext) -> aiosm
         raise
     except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:
         client.close()
-        raise DeliveryError(classify_connect_error(exc)) from None
-    return client
+        raise DeliveryError(classify_connect_error(exc, phase)) from None
+    return Session(client, evidence)
 
 
-def classify_connect_error(exc: BaseException) -> Failure:
+def _evidence(client: aiosmtplib.SMTP, host: str) -> TransportEvidence:
+    ssl_object = client.get_transport_info("ssl_object")
+    if not isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket):
+        raise DeliveryError(Failure(ErrorClass.TLS_HANDSHAKE))
+    version, cipher, der = ssl_object.version(), ssl_object.cipher(), ssl_object.getpeercert(True)
+    if version not in _TLS_VERSIONS or cipher is None or not der:
+        raise DeliveryError(Failure(ErrorClass.TLS_HANDSHAKE))
+    return TransportEvidence(version, cipher[0], hashlib.sha256(der).hexdigest(), host)
+
+
+def classify_connect_error(exc: BaseException, phase: Phase) -> Failure:
     for cause in _chain(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
             return Failure(ErrorClass.TLS_CERTIFICATE)
@@ -96,9 +139,7 @@ def classify_connect_error(exc: BaseException) -> Failure:
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return Failure(ErrorClass.AUTH, exc.code)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return classify_reply(exc.code, exc.message)
-    if isinstance(exc, aiosmtplib.SMTPException) and "STARTTLS" in str(exc):
-        return Failure(ErrorClass.TLS_UNAVAILABLE)
+        return classify_reply(exc.code, exc.message, phase)
     return Failure(ErrorClass.NETWORK)
 
 
@@ -117,20 +158,23 @@ class SmtpPool:
     def __init__(self, config: RelayConfig) -> None:
         self._config = config
         self._context = tls_context(config.ca_file)
-        self._idle: list[aiosmtplib.SMTP] = []
+        self._idle: list[Session] = []
         self._slots = asyncio.Semaphore(config.pool_size)
 
-    async def send(self, envelope: Envelope) -> None:
-        """Delivers one message or raises DeliveryError. A stale pooled session gets one redo."""
+    async def send(self, envelope: Envelope) -> TransportEvidence:
+        """Delivers one message or raises DeliveryError; returns how the session that took it was
+        protected. A stale pooled session gets one redo."""
         async with self._slots:
             for fresh in (False, True):
-                async with self._session(fresh) as client:
+                async with self._session(fresh) as session:
+                    client = session.client
                     try:
-                        await _transaction(client, envelope)
-                        return
+                        await _transaction(client, envelope, self._config.requiretls)
+                        return session.evidence
                     except aiosmtplib.SMTPResponseException as exc:
                         await _reset(client)
-                        raise DeliveryError(classify_reply(exc.code, exc.message)) from None
+                        failure = classify_reply(exc.code, exc.message, Phase.IN_TLS)
+                        raise DeliveryError(failure) from None
                     except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
                             OSError):
                         client.close()
@@ -139,28 +183,28 @@ class SmtpPool:
             raise AssertionError("unreachable")
 
     @asynccontextmanager
-    async def _session(self, fresh: bool) -> AsyncIterator[aiosmtplib.SMTP]:
-        client = None
+    async def _session(self, fresh: bool) -> AsyncIterator[Session]:
+        session = None
         while not fresh and self._idle:
             candidate = self._idle.pop()
-            if candidate.is_connected:
-                client = candidate
+            if candidate.client.is_connected:
+                session = candidate
                 break
-        if client is None:
-            client = await open_connection(self._config, self._context)
+        if session is None:
+            session = await open_connection(self._config, self._context)
         try:
-            yield client
+            yield session
         finally:
-            if client.is_connected:
-                self._idle.append(client)
+            if session.client.is_connected:
+                self._idle.append(session)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
-        for client in idle:
+        for session in idle:
             try:
-                await client.quit()
+                await session.client.quit()
             except (aiosmtplib.SMTPException, OSError):
-                client.close()
+                session.client.close()
 
 
 def _mailbox(address: str) -> bytes:
@@ -169,12 +213,18 @@ def _mailbox(address: str) -> bytes:
     return b"<" + address.encode("ascii") + b">"
 
 
-async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope) -> None:
+async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope, requiretls: str) -> None:
     """MAIL, RCPT and DATA for one recipient. ``sendmail`` would parse each address four times
     (an eighth of the worker's time at volume) and scan the whole message once more for SIZE:
     our addresses are already checked plain ASCII ones (core/addresses.py), and the composer
     writes CRLF lines, so the message's length is its size."""
     options = [b"SIZE=%d" % len(envelope.data)] if client.supports_extension("size") else []
+    # RFC 8689: asks every later hop to use verified TLS too, or to bounce rather than relay in
+    # the clear. Offered only inside TLS, so the EHLO this reads was not forgeable.
+    if client.supports_extension("requiretls"):
+        options.append(b"REQUIRETLS")
+    elif requiretls == "required":
+        raise DeliveryError(Failure(ErrorClass.REQUIRETLS_UNSUPPORTED))
     reply = await client.execute_command(b"MAIL", b"FROM:" + _mailbox(envelope.sender), *options)
     if reply.code != SMTPStatus.completed:
         raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, "")

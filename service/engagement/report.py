@@ -35,6 +35,7 @@ class CampaignNumbers:
     delivered: int
     bounced: int
     failed: int
+    complained: int
     opens_unique: int
     opens_total: int
     clicks_unique: int
@@ -77,6 +78,7 @@ async def campaign_numbers(db: asyncpg.Pool, campaign: asyncpg.Record) -> Campai
         campaign_id=cid, name=campaign["name"], tracking=campaign["tracking"],
         started_at=campaign["started_at"], delivered=delivery["delivered"],
         bounced=delivery["bounced"], failed=delivery["failed"],
+        complained=delivery["complained"],
         opens_unique=unique(0), opens_total=total(0),
         clicks_unique=hyperloglog.estimate(clickers) if clickers else 0,
         links=tuple(
@@ -122,6 +124,10 @@ def shown_campaign(n: CampaignNumbers, k: int) -> dict[str, Any]:
         "delivered": count(n.delivered),
         "bounced": count(n.bounced),
         "failed": count(n.failed),
+        "complained": count(n.complained),
+        # Mailbox providers judge a sender by these two (Gmail and Yahoo: complaints < 0.3%).
+        "bounce_rate": _rate(n.bounced, n.delivered + n.bounced, k),
+        "complaint_rate": _rate(n.complained, n.delivered, k),
         "opens": {
             "unique": count(n.opens_unique), "total": count(n.opens_total),
             "unique_rate": _rate(n.opens_unique, n.delivered, k),

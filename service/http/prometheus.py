@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from service.access import require
 from service.db.queries import QUERIES
 from service.db.resources import Resources
+from service.inbound import OUTCOMES
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _QUANTILES = (0.5, 0.95, 0.99)
@@ -69,11 +70,19 @@ async def metrics(request: Request) -> Response:
     due = await res.db.fetchval(QUERIES.messages_due_now)
     latency = await res.db.fetchval(QUERIES.recent_delivery_latency, list(_QUANTILES))
     jobs = await res.redis.zcard(res.settings.queue_name)
+    reports: Counter[str] = Counter()
+    for row in await res.db.fetch(QUERIES.inbound_report_counts):
+        reports[row["outcome"]] += row["n"]
     lines = [
         "# HELP hipaa_mail_messages Messages by delivery status, all purposes.",
         "# TYPE hipaa_mail_messages gauge",
         *(f'hipaa_mail_messages{{status="{status}"}} {by_status.get(status, 0)}'
-          for status in ("queued", "sending", "sent", "retrying", "failed", "rejected")),
+          for status in ("queued", "sending", "sent", "retrying", "failed", "rejected",
+                         "bounced")),
+        "# HELP hipaa_mail_inbound_reports Bounce and complaint reports read, by outcome.",
+        "# TYPE hipaa_mail_inbound_reports counter",
+        *(f'hipaa_mail_inbound_reports_total{{outcome="{outcome}"}} {reports[outcome]}'
+          for outcome in OUTCOMES),
         "# HELP hipaa_mail_messages_due Messages waiting for a delivery attempt now.",
         "# TYPE hipaa_mail_messages_due gauge",
         f"hipaa_mail_messages_due {due}",

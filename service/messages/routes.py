@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import uuid
 
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -16,7 +17,7 @@ from service.core.addresses import email_index
 from service.core.bodies import read_json_object
 from service.core.crypto import hash_answer
 from service.core.fields import path_id
-from service.core.problems import Problem, invalid
+from service.core.problems import Problem, invalid, require_marketing
 from service.db.queries import QUERIES
 from service.db.resources import Resources
 from service.messages import outbox
@@ -37,6 +38,8 @@ async def create_message(request: Request) -> Response:
         raise invalid("Idempotency-Key must be 1 to 255 printable ASCII characters")
     body = await read_json_object(request, res.settings.body_max_bytes)
     message = parse_message_request(body, res.settings.content_max_bytes)
+    if message.purpose == "marketing":
+        require_marketing(res.settings.marketing_enabled)
     # Keyed, so the stored digest of a body holding PHI cannot be confirmed by guessing.
     digest = res.settings.keyring.mac(b"idempotency", canonical_bytes(body))
     if idempotency_key is not None:
@@ -134,4 +137,16 @@ async def get_message(request: Request) -> Response:
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
         "sent_at": row["sent_at"].isoformat() if row["sent_at"] else None,
+        "transport": _transport(row),
     })
+
+
+def _transport(row: asyncpg.Record) -> dict[str, str] | None:
+    """How the delivery was protected; null until the relay took the message."""
+    if row["tls_version"] is None:
+        return None
+    return {
+        "tls_version": row["tls_version"], "cipher": row["tls_cipher"],
+        "certificate_sha256": row["tls_certificate_sha256"],
+        "verified_name": row["tls_verified_name"],
+    }

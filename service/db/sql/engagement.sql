@@ -16,9 +16,13 @@ SELECT hll_union_agg(registers) FROM engagement WHERE campaign_id = $1 AND targe
 SELECT links FROM campaigns WHERE id = $1;
 
 -- name: campaign-delivery-counts
+-- A bounce by mail (status bounced) came after the relay took the message: not delivered.
 SELECT count(*) FILTER (WHERE status = 'sent') AS delivered,
-       count(*) FILTER (WHERE status = 'failed'
-                        AND last_error_class IN ('smtp_permanent', 'mailbox_unknown')) AS bounced,
+       count(*) FILTER (WHERE status = 'bounced'
+                        OR (status = 'failed'
+                            AND last_error_class IN ('smtp_permanent', 'mailbox_unknown')))
+           AS bounced,
+       count(*) FILTER (WHERE complained_at IS NOT NULL) AS complained,
        count(*) FILTER (WHERE status = 'failed'
                         AND last_error_class NOT IN ('smtp_permanent', 'mailbox_unknown'))
            AS failed

@@ -18,7 +18,8 @@ INSERT INTO message_events (message_id, status) SELECT id, 'queued' FROM m RETUR
 SELECT id, request_digest FROM messages WHERE api_key_id = $1 AND idempotency_key = $2;
 
 -- name: message-status
-SELECT id, purpose, status, attempts, last_error_class, created_at, updated_at, sent_at
+SELECT id, purpose, status, attempts, last_error_class, created_at, updated_at, sent_at,
+       tls_version, tls_cipher, tls_certificate_sha256, tls_verified_name
 FROM messages WHERE id = $1 AND api_key_id = $2;
 
 -- name: claim-due-messages
@@ -41,15 +42,26 @@ RETURNING m.id, m.purpose, m.kind, m.subject, m.campaign_id, m.recipient_sealed,
           extract(epoch FROM m.give_up_at - now())::float8 AS seconds_until_give_up;
 
 -- name: mark-sent
--- One statement for a whole claimed batch: a round trip per batch rather than per message.
-WITH m AS (
-    UPDATE messages
+-- One statement for a whole claimed batch: a round trip per batch rather than per message. Each
+-- id ($1) comes with its transport evidence ($2 to $5, in the same order), written with the
+-- status so that no sent message lacks it. Returns the ids it marked (a lapsed lease may have
+-- handed one to another worker), for their audit records.
+WITH d AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+        AS d(id, tls_version, tls_cipher, tls_certificate_sha256, tls_verified_name)
+), m AS (
+    UPDATE messages m
     SET status = 'sent', sent_at = now(), updated_at = now(), token_sealed = NULL,
-        unsubscribe_sealed = NULL, lease_until = NULL, last_error_class = NULL
-    WHERE id = ANY($1::uuid[]) AND status = 'sending'
-    RETURNING id
+        unsubscribe_sealed = NULL, lease_until = NULL, last_error_class = NULL,
+        tls_version = d.tls_version, tls_cipher = d.tls_cipher,
+        tls_certificate_sha256 = d.tls_certificate_sha256, tls_verified_name = d.tls_verified_name
+    FROM d
+    WHERE m.id = d.id AND m.status = 'sending'
+    RETURNING m.id
+), e AS (
+    INSERT INTO message_events (message_id, status) SELECT id, 'sent' FROM m
 )
-INSERT INTO message_events (message_id, status) SELECT id, 'sent' FROM m;
+SELECT id FROM m;
 
 -- name: mark-retrying
 -- No deferred job goes to Redis: the outbox sweep enqueues the row once next_attempt_at passes,

@@ -1,0 +1,22 @@
+-- name: message-for-report
+SELECT id, status, recipient_index, campaign_id, purpose, complained_at FROM messages
+WHERE id = $1;
+
+-- name: mark-bounced
+UPDATE messages SET status = 'bounced', bounced_at = now(), last_error_class = $2,
+       updated_at = now()
+WHERE id = $1 AND status = 'sent'
+RETURNING id;
+
+-- name: count-soft-bounce
+UPDATE messages SET soft_bounces = soft_bounces + 1 WHERE id = $1;
+
+-- name: mark-complained
+UPDATE messages SET complained_at = now() WHERE id = $1 AND complained_at IS NULL RETURNING id;
+
+-- name: insert-inbound-report
+INSERT INTO inbound_reports (outcome, reason, message_id) VALUES ($1, $2, $3);
+
+-- name: inbound-report-counts
+SELECT outcome, coalesce(reason, '') AS reason, count(*) AS n FROM inbound_reports
+GROUP BY 1, 2 ORDER BY 1, 2;
