@@ -88,7 +88,7 @@ async def fresh_database() -> str:
 
 async def service_rate(n: int, api_port: int, dsn: str, key: str) -> float:
     db = await asyncpg.connect(dsn)
-    await db.execute("TRUNCATE messages, message_events")
+    await db.execute("TRUNCATE messages, message_events, inbound_reports, audit_log")
     bodies = [
         {"to": f"p{i}@example.org", "purpose": "treatment",
          "subject": "Upcoming Appointment Reminder", "content": f"Appointment details {i}"}
