@@ -568,11 +568,20 @@ def test_network_policies_admit_only_ingress_and_prometheus() -> None:
     api_labels = workload_by_verb("api")["spec"]["template"]["metadata"]["labels"]
     worker_labels = workload_by_verb("worker")["spec"]["template"]["metadata"]["labels"]
     port = containers(workload_by_verb("api"))[0]["ports"][0]["containerPort"]
+    inbound_labels = workload_by_verb("inbound")["spec"]["template"]["metadata"]["labels"]
+    inbound_port = containers(workload_by_verb("inbound"))[0]["ports"][0]["containerPort"]
     allowing = [p for p in policies if p["spec"].get("ingress")]
     for policy in allowing:
         selector = policy["spec"]["podSelector"].get("matchLabels", {})
-        assert selector and selector.items() <= api_labels.items(), policy["metadata"]["name"]
         assert not selector.items() <= worker_labels.items()
+        if selector and selector.items() <= inbound_labels.items():
+            # The bounce MX: open to every mail system, on its SMTP port and nothing else.
+            assert [r["ports"] for r in policy["spec"]["ingress"]] == [
+                [{"port": inbound_port, "protocol": "TCP"}]], policy["metadata"]["name"]
+            continue
+        assert selector and selector.items() <= api_labels.items(), policy["metadata"]["name"]
+    allowing = [p for p in allowing
+                if not p["spec"]["podSelector"]["matchLabels"].items() <= inbound_labels.items()]
     peers = [(peer, rule.get("ports", []))
              for p in allowing for rule in p["spec"]["ingress"] for peer in rule["from"]]
     prometheus = [ports for peer, ports in peers
