@@ -54,7 +54,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 KNOWN = {"capabilities", "capabilities_tls", "cert", "implicit_tls", "hook_data", "greeting",
          "override_response", "stls_response", "stls_make_transition", "hide_commands",
-         "ignore_commands_tls"}
+         "ignore_commands_tls", "override_response_tls"}
 
 
 # RON (Rusty Object Notation), as far as the cases use it: (field: value, ...), [a, b],
@@ -161,6 +161,8 @@ async def serve(case: Case, context: ssl.SSLContext, record: Transcript,
     override = {k.lower(): v for k, v in spec.get("override_response", {}).items()}
     hidden = {c.lower() for c in spec.get("hide_commands", [])}
     ignored_tls = {c.lower() for c in spec.get("ignore_commands_tls", [])}
+    # Ours, not EAST's: a reply given only inside TLS (a relay refusing our session there).
+    override_tls = {k.lower(): v for k, v in spec.get("override_response_tls", {}).items()}
     hook = spec.get("hook_data", ("Pass", ["OK"]))
     tls = bool(spec.get("implicit_tls"))
 
@@ -179,6 +181,10 @@ async def serve(case: Case, context: ssl.SSLContext, record: Transcript,
                 continue
             verb = line.split(b" ", 1)[0].strip().decode(errors="replace").lower()
             if tls and verb in ignored_tls:
+                continue
+            if tls and verb in override_tls:
+                reply(override_tls[verb])
+                await writer.drain()
                 continue
             if verb in hidden:
                 reply("500 Syntax error, command unrecognized\r\n")
@@ -374,3 +380,16 @@ async def test_a_refused_greeting_retries_through_the_worker_and_gives_up_on_tim
         server.close()
         await server.wait_closed()
     assert b"MAIL" not in bytes(record.plaintext).upper()
+
+
+async def test_a_relay_refusing_our_session_inside_tls_fails_no_message(
+    certificates: dict[str, tuple[CertFiles, Path]],
+) -> None:
+    """Postfix answers EHLO with 504 5.5.2 when our host name is not fully qualified: a
+    configuration matter on one side, so every message waits instead of failing for good."""
+    setup = next(c for c in CASES if c.name.endswith("setup.ron"))
+    refusing = Case("EHLO refused inside TLS", {**setup.spec, "override_response_tls": {
+        "EHLO": "504 5.5.2 <pod-7f9c>: Helo command rejected: need fully-qualified hostname\r\n"}})
+    outcome = await asyncio.wait_for(run_case(refusing, certificates), CASE_TIMEOUT)
+    assert (outcome.sent, outcome.permanent) == (False, False)
+    assert outcome.error_class == "smtp_temporary"

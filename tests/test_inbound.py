@@ -103,6 +103,35 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(
     assert await outcomes(app) == [("hard_bounce", "5.1.1"), ("duplicate", "already bounced")]
 
 
+async def test_a_policy_refusal_bounces_the_message_without_suppressing_the_patient(
+    client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
+    inbound: int, pki: CertFiles, app: Starlette,
+) -> None:
+    message, rp = await delivered_reminder(client, keys["sender"], settings, mailbox)
+    # 5.7.30: the next hop could not keep the REQUIRETLS promise (RFC 8689).
+    await mail_report(inbound, pki, rp, dsn(rp, REMINDER["to"], status="5.7.30"))
+    assert await status_of(client, keys["sender"], message) == "bounced"
+    assert await app.state.resources.db.fetchval("SELECT count(*) FROM suppressions") == 0
+    assert (await send(client, keys["sender"])).status_code == 202
+    events = await app.state.resources.db.fetch(
+        "SELECT status, error_class FROM message_events WHERE message_id = $1 ORDER BY id",
+        uuid.UUID(message))
+    assert (events[-1]["status"], events[-1]["error_class"]) == ("bounced", "bounced:5.7.30")
+
+
+async def test_a_bounce_before_the_sent_mark_is_asked_to_come_back(
+    client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
+    inbound: int, pki: CertFiles, app: Starlette,
+) -> None:
+    message, rp = await delivered_reminder(client, keys["sender"], settings, mailbox)
+    db = app.state.resources.db
+    await db.execute("UPDATE messages SET status = 'sending' WHERE id = $1", uuid.UUID(message))
+    with pytest.raises(aiosmtplib.SMTPDataError) as later:
+        await mail_report(inbound, pki, rp, dsn(rp, REMINDER["to"]))
+    assert later.value.code == 451
+    assert await outcomes(app) == []
+
+
 async def test_a_soft_bounce_is_counted_and_changes_nothing_else(
     client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
     inbound: int, pki: CertFiles, app: Starlette,

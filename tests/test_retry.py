@@ -60,6 +60,11 @@ PHASE_TABLE = [
     (Phase.IN_TLS, 554, "Transaction failed", ErrorClass.PERMANENT),
     (Phase.IN_TLS, 550, "5.1.1 No such user", ErrorClass.MAILBOX_UNKNOWN),
     (Phase.IN_TLS, 421, "Service shutting down", ErrorClass.TEMPORARY),
+    # Our session refused inside TLS (a host name, credentials): no message's fault.
+    (Phase.SESSION, 504, "5.5.2 Helo command rejected: need fully-qualified hostname",
+     ErrorClass.TEMPORARY),
+    (Phase.SESSION, 535, "5.7.8 Authentication credentials invalid", ErrorClass.AUTH),
+    (Phase.SESSION, 550, "5.1.1 No such user", ErrorClass.TEMPORARY),
 ]
 
 
@@ -74,7 +79,7 @@ def test_replies_before_verified_tls_never_fail_a_message(
     assert final == (phase is Phase.IN_TLS and code >= 500)
 
 
-@pytest.mark.parametrize("phase", PRE_TLS)
+@pytest.mark.parametrize("phase", [*PRE_TLS, Phase.SESSION])
 @pytest.mark.parametrize("code", [220, 221, 250, 354, 421, 450, 500, 530, 535, 550, 554, 599])
 def test_no_code_before_verified_tls_is_final(phase: Phase, code: int) -> None:
     failure = classify_reply(code, "5.1.1 anything", phase)

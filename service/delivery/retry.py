@@ -49,7 +49,10 @@ class Phase(StrEnum):
     GREETING = "greeting"
     EHLO = "ehlo"  # EHLO or HELO before STARTTLS
     STARTTLS = "starttls"
-    IN_TLS = "in_tls"  # after the TLS 1.2+ session was established and its certificate verified
+    # EHLO and AUTH inside verified TLS: a refusal there is about our session (a host name,
+    # credentials), not any one message, so no message ends on it.
+    SESSION = "session"
+    IN_TLS = "in_tls"  # a message's own commands, inside the verified TLS session
 
 
 def classify_reply(code: int, message: str, phase: Phase) -> Failure:
@@ -59,6 +62,9 @@ def classify_reply(code: int, message: str, phase: Phase) -> Failure:
     enhanced = _enhanced_status(message)
     if phase is Phase.STARTTLS:
         return Failure(ErrorClass.TLS_UNAVAILABLE, code, enhanced)
+    if phase is Phase.SESSION:
+        auth = code in (530, 534, 535, 538)
+        return Failure(ErrorClass.AUTH if auth else ErrorClass.TEMPORARY, code, enhanced)
     if phase is not Phase.IN_TLS:
         return Failure(ErrorClass.BEFORE_TLS, code, enhanced)
     if 400 <= code < 500:

@@ -106,7 +106,7 @@ async def open_connection(config: RelayConfig, context: ssl.SSLContext) -> Sessi
             phase = Phase.STARTTLS
             await client.starttls()
         evidence = _evidence(client, config.host)
-        phase = Phase.IN_TLS
+        phase = Phase.SESSION
         if client.is_ehlo_or_helo_needed:  # STARTTLS forgets the first EHLO (RFC 3207)
             await client.ehlo()
         if config.username and config.password:

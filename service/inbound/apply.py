@@ -24,6 +24,10 @@ OUTCOMES = ("hard_bounce", "soft_bounce", "delayed", "complaint", "duplicate", "
             "unparsed")
 
 
+class RetryLater(Exception):
+    """The report is for a message whose delivery is still being recorded: answer 4xx."""
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     outcome: str
@@ -59,6 +63,9 @@ async def _decide(db: asyncpg.Pool, settings: Settings, recipients: list[str],
     row = await db.fetchrow(QUERIES.message_for_report, message_id)
     if row is None:
         return Outcome("unmatched", "no such message")
+    if row["status"] in ("sending", "queued", "retrying"):
+        # A relay can bounce within milliseconds, before the batch is marked sent.
+        raise RetryLater(row["status"])
     if row["status"] not in ("sent", "bounced"):
         return Outcome("unmatched", f"message is {row['status']}", message_id)
     if report.kind is Kind.DELAYED:
@@ -81,7 +88,11 @@ async def _hard_bounce(db: asyncpg.Pool, row: asyncpg.Record, status: str) -> Ou
         await audit.record(conn, actor="remote-mta", action="message.bounce",
                            object_type="message", object_id=str(row["id"]),
                            outcome="hard_bounce", detail=status)
-        await _suppress(conn, row["recipient_index"], "hard_bounce", status)
+        # Only a mailbox that does not exist (5.1.x, as on the synchronous path) stops all mail
+        # to the address; a policy refusal (5.7.x, e.g. 5.7.30 REQUIRETLS) or a full mailbox
+        # says nothing about next week's reminder.
+        if status.startswith("5.1."):
+            await _suppress(conn, row["recipient_index"], "hard_bounce", status)
     return Outcome("hard_bounce", status, row["id"])
 
 

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 MAX_REPORT_BYTES = 1024 * 1024
 MAX_RECIPIENTS = 5
+# Parsing runs in a thread, so one hostile report cannot stall the other sessions' event loop.
+PARSE_SECONDS = 5.0
 # The address to register with mailbox providers' feedback loops: their reports quote the
 # original message, whose Return-Path names it.
 FEEDBACK_LOCAL_PART = "complaints"
@@ -50,7 +52,12 @@ class ReportHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         try:
-            report = reports.read(envelope.original_content or b"")
+            try:
+                report = await asyncio.wait_for(
+                    asyncio.to_thread(reports.read, envelope.original_content or b""),
+                    PARSE_SECONDS)
+            except TimeoutError:
+                report = reports.Report(reports.Kind.UNPARSED, reason="took too long to read")
             outcome = await apply(self._db, self._settings, list(envelope.rcpt_tos), report)
         except Exception as exc:
             # PostgreSQL away, or a fault of ours: the sender keeps the report and retries, and

@@ -3,10 +3,16 @@ SELECT id, status, recipient_index, campaign_id, purpose, complained_at FROM mes
 WHERE id = $1;
 
 -- name: mark-bounced
-UPDATE messages SET status = 'bounced', bounced_at = now(), last_error_class = $2,
-       updated_at = now()
-WHERE id = $1 AND status = 'sent'
-RETURNING id;
+WITH m AS (
+    UPDATE messages SET status = 'bounced', bounced_at = now(), last_error_class = $2,
+           updated_at = now()
+    WHERE id = $1 AND status = 'sent'
+    RETURNING id
+), e AS (
+    INSERT INTO message_events (message_id, status, error_class)
+    SELECT id, 'bounced', $2 FROM m
+)
+SELECT id FROM m;
 
 -- name: count-soft-bounce
 UPDATE messages SET soft_bounces = soft_bounces + 1 WHERE id = $1;
