@@ -7,7 +7,7 @@ import re
 import ssl
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import aiosmtplib
 import httpx
@@ -15,6 +15,7 @@ import pytest
 from starlette.applications import Starlette
 
 from service.core.config import Settings
+from service.core.crypto import Keyring
 from service.db.pool import create_db_pool
 from service.delivery.return_path import message_of, return_path
 from service.devtools.certs import CertFiles
@@ -62,6 +63,26 @@ async def delivered_reminder(client: httpx.AsyncClient, key: str, settings: Sett
     return response.json()["id"], envelope_sender
 
 
+@dataclass
+class Delivered:
+    """One reminder delivered with its return path, and the listener to mail reports to."""
+
+    message: str
+    return_path: str
+    inbound: int
+    pki: CertFiles
+
+    async def report(self, data: bytes, to: str | None = None) -> None:
+        await mail_report(self.inbound, self.pki, to or self.return_path, data)
+
+
+@pytest.fixture
+async def delivered(client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+                    mailbox: Mailbox, inbound: int, pki: CertFiles) -> Delivered:
+    message, rp = await delivered_reminder(client, keys["sender"], settings, mailbox)
+    return Delivered(message, rp, inbound, pki)
+
+
 async def status_of(client: httpx.AsyncClient, key: str, message: str) -> str:
     response = await client.get(f"/v1/messages/{message}", headers=auth(key))
     return str(response.json()["status"])
@@ -85,11 +106,10 @@ async def test_each_message_goes_out_with_its_own_return_path_naming_no_address(
 
 
 async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(
-    client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
-    inbound: int, pki: CertFiles, app: Starlette,
+    client: httpx.AsyncClient, keys: dict[str, str], delivered: Delivered, app: Starlette,
 ) -> None:
-    message, rp = await delivered_reminder(client, keys["sender"], settings, mailbox)
-    await mail_report(inbound, pki, rp, dsn(rp, REMINDER["to"]))
+    message, rp = delivered.message, delivered.return_path
+    await delivered.report(dsn(rp, REMINDER["to"]))
     assert await status_of(client, keys["sender"], message) == "bounced"
     refused = await send(client, keys["sender"])
     assert (refused.status_code, refused.json()["reason"]) == (422, "suppressed")
@@ -99,17 +119,16 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(
         "SELECT actor, action, outcome FROM audit_log ORDER BY id")
     assert ("remote-mta", "message.bounce", "hard_bounce") in [tuple(r) for r in audited]
     # The same report again changes nothing more.
-    await mail_report(inbound, pki, rp, dsn(rp, REMINDER["to"]))
+    await delivered.report(dsn(rp, REMINDER["to"]))
     assert await outcomes(app) == [("hard_bounce", "5.1.1"), ("duplicate", "already bounced")]
 
 
 async def test_a_policy_refusal_bounces_the_message_without_suppressing_the_patient(
-    client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
-    inbound: int, pki: CertFiles, app: Starlette,
+    client: httpx.AsyncClient, keys: dict[str, str], delivered: Delivered, app: Starlette,
 ) -> None:
-    message, rp = await delivered_reminder(client, keys["sender"], settings, mailbox)
+    message, rp = delivered.message, delivered.return_path
     # 5.7.30: the next hop could not keep the REQUIRETLS promise (RFC 8689).
-    await mail_report(inbound, pki, rp, dsn(rp, REMINDER["to"], status="5.7.30"))
+    await delivered.report(dsn(rp, REMINDER["to"], status="5.7.30"))
     assert await status_of(client, keys["sender"], message) == "bounced"
     assert await app.state.resources.db.fetchval("SELECT count(*) FROM suppressions") == 0
     assert (await send(client, keys["sender"])).status_code == 202
@@ -120,24 +139,22 @@ async def test_a_policy_refusal_bounces_the_message_without_suppressing_the_pati
 
 
 async def test_a_bounce_before_the_sent_mark_is_asked_to_come_back(
-    client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
-    inbound: int, pki: CertFiles, app: Starlette,
+    client: httpx.AsyncClient, keys: dict[str, str], delivered: Delivered, app: Starlette,
 ) -> None:
-    message, rp = await delivered_reminder(client, keys["sender"], settings, mailbox)
+    message, rp = delivered.message, delivered.return_path
     db = app.state.resources.db
     await db.execute("UPDATE messages SET status = 'sending' WHERE id = $1", uuid.UUID(message))
     with pytest.raises(aiosmtplib.SMTPDataError) as later:
-        await mail_report(inbound, pki, rp, dsn(rp, REMINDER["to"]))
+        await delivered.report(dsn(rp, REMINDER["to"]))
     assert later.value.code == 451
     assert await outcomes(app) == []
 
 
 async def test_a_soft_bounce_is_counted_and_changes_nothing_else(
-    client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
-    inbound: int, pki: CertFiles, app: Starlette,
+    client: httpx.AsyncClient, keys: dict[str, str], delivered: Delivered, app: Starlette,
 ) -> None:
-    message, rp = await delivered_reminder(client, keys["sender"], settings, mailbox)
-    await mail_report(inbound, pki, rp, dsn(rp, REMINDER["to"], status="4.2.2"))
+    message, rp = delivered.message, delivered.return_path
+    await delivered.report(dsn(rp, REMINDER["to"], status="4.2.2"))
     assert await status_of(client, keys["sender"], message) == "sent"
     assert await app.state.resources.db.fetchval(
         "SELECT soft_bounces FROM messages WHERE id = $1", uuid.UUID(message)) == 1
@@ -145,17 +162,15 @@ async def test_a_soft_bounce_is_counted_and_changes_nothing_else(
 
 
 async def test_reports_we_cannot_tie_to_our_message_change_nothing_and_are_counted(
-    client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
-    inbound: int, pki: CertFiles, app: Starlette,
+    client: httpx.AsyncClient, keys: dict[str, str], delivered: Delivered, app: Starlette,
 ) -> None:
-    message, rp = await delivered_reminder(client, keys["sender"], settings, mailbox)
-    forged = return_path(replace(settings, keyring=type(settings.keyring).generate()).keyring,
-                         DOMAIN, uuid.UUID(message))
-    await mail_report(inbound, pki, forged, dsn(forged, REMINDER["to"]))
+    message, rp = delivered.message, delivered.return_path
+    forged = return_path(Keyring.generate(), DOMAIN, uuid.UUID(message))  # not our key
+    await delivered.report(dsn(forged, REMINDER["to"]), to=forged)
     # A valid return path, but the DSN names somebody else: someone guessing at addresses.
-    await mail_report(inbound, pki, rp, dsn(rp, "victim@example.org"))
-    await mail_report(inbound, pki, rp, b"Subject: hi\r\n\r\nnot a report at all\r\n")
-    await mail_report(inbound, pki, rp, bytes(range(256)) * 20)
+    await delivered.report(dsn(rp, "victim@example.org"))
+    await delivered.report(b"Subject: hi\r\n\r\nnot a report at all\r\n")
+    await delivered.report(bytes(range(256)) * 20)
     assert await outcomes(app) == [
         ("unmatched", "no return path of ours"),
         ("unmatched", "recipient is not the message's"),
@@ -165,7 +180,7 @@ async def test_reports_we_cannot_tie_to_our_message_change_nothing_and_are_count
     assert await status_of(client, keys["sender"], message) == "sent"
     assert await app.state.resources.db.fetchval("SELECT count(*) FROM suppressions") == 0
     # And the listener is still there.
-    await mail_report(inbound, pki, rp, dsn(rp, REMINDER["to"]))
+    await delivered.report(dsn(rp, REMINDER["to"]))
     assert await status_of(client, keys["sender"], message) == "bounced"
 
 
