@@ -77,10 +77,6 @@ async def test_data_sealed_under_a_opens_after_rotation_with_a_removed(
         assert delivered.status_code == 202
         await run_worker(under_a)
         delivered_token = portal_token(mailbox.messages[-1][2])
-        # Accepted while no worker runs: its recipient and token wait, sealed under A.
-        pending = await send(client, sender, {**REMINDER, "to": "second@example.org",
-                                              "content": "Flu shot clinic on Friday."})
-        assert pending.status_code == 202
         made = await client.post("/v1/contacts", headers=auth(sender), json={
             "email": "pat.jones@example.org", "name": "Pat Jones", "external_ref": "MRN-1",
             "tags": ["newsletter"]})
@@ -92,6 +88,17 @@ async def test_data_sealed_under_a_opens_after_rotation_with_a_removed(
         await authorize_all(app, audience, marketer_id)
         campaign = await create(client, marketer)
         await upload(client, marketer, campaign, audience_csv(audience))
+        # A campaign sent before the rotation: its messages' addresses are sealed to the
+        # campaign and the address index, not to the message id.
+        earlier = await create(client, marketer, name="Earlier")
+        await upload(client, marketer, earlier, audience_csv(audience))
+        assert (await client.post(f"/v1/campaigns/{earlier}/send",
+                                  headers=auth(marketer))).status_code == 202
+        await run_worker(under_a)
+        # Accepted while no worker runs: its recipient and token wait, sealed under A.
+        pending = await send(client, sender, {**REMINDER, "to": "second@example.org",
+                                              "content": "Flu shot clinic on Friday."})
+        assert pending.status_code == 202
 
     first, second = await rotated(settings)
     assert first.retired == ["A"] and first.still_needed == []

@@ -33,6 +33,14 @@ def _by_id(suffix: bytes) -> Callable[[asyncpg.Record], bytes]:
     return lambda row: bytes(row["id"].bytes) + suffix
 
 
+def _recipient_aad(row: asyncpg.Record) -> bytes:
+    # A campaign's messages carry the audience row's sealed address as it is, bound to the
+    # campaign and the address index (campaigns/fanout.py); a single send's to its own id.
+    if row["campaign_id"] is not None:
+        return bytes(row["campaign_id"].bytes) + bytes(row["recipient_index"])
+    return bytes(row["id"].bytes) + b"recipient"
+
+
 @dataclass(frozen=True, slots=True)
 class SealedColumn:
     """A column of sealed values and the associated data each value is bound to."""
@@ -42,6 +50,8 @@ class SealedColumn:
     key: tuple[str, ...]
     aad: Callable[[asyncpg.Record], bytes]
     token_bound: bool = False
+    # Further columns ``aad`` reads.
+    reads: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -54,7 +64,8 @@ SEALED_COLUMNS = (
     SealedColumn("contacts", "email_sealed", ("id",), _by_id(b"email")),
     SealedColumn("contacts", "name_sealed", ("id",), _by_id(b"name")),
     SealedColumn("contacts", "external_ref_sealed", ("id",), _by_id(b"external_ref")),
-    SealedColumn("messages", "recipient_sealed", ("id",), _by_id(b"recipient")),
+    SealedColumn("messages", "recipient_sealed", ("id",), _recipient_aad,
+                 reads=("campaign_id", "recipient_index")),
     SealedColumn("messages", "token_sealed", ("id",), _by_id(b"token")),
     SealedColumn("messages", "unsubscribe_sealed", ("id",), _by_id(b"unsubscribe")),
     SealedColumn("messages", "content_sealed", ("id",), _by_id(b"content"), token_bound=True),
@@ -115,7 +126,8 @@ async def _rotate_column(pool: asyncpg.Pool, keyring: Keyring, c: SealedColumn,
                          batch: int) -> ColumnResult:
     result = ColumnResult()
     keys = ", ".join(c.key)
-    extra = ", token_sealed" if c.token_bound else ""
+    extra = "".join(f", {name}" for name in (*c.reads, *(("token_sealed",) if c.token_bound
+                                                           else ())))
     select = (
         f"SELECT {keys}, {c.column} AS sealed{extra} FROM {c.table}"  # noqa: S608
         f" WHERE {c.column} IS NOT NULL"
