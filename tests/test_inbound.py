@@ -75,6 +75,10 @@ class Delivered:
     async def report(self, data: bytes, to: str | None = None) -> None:
         await mail_report(self.inbound, self.pki, to or self.return_path, data)
 
+    async def bounce(self, status: str = "5.1.1", recipient: str = REMINDER["to"]) -> None:
+        """A DSN for this message, to its return path, as the recipient's MX writes one."""
+        await self.report(dsn(self.return_path, recipient, status=status))
+
 
 @pytest.fixture
 async def delivered(client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
@@ -108,8 +112,8 @@ async def test_each_message_goes_out_with_its_own_return_path_naming_no_address(
 async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(
     client: httpx.AsyncClient, keys: dict[str, str], delivered: Delivered, app: Starlette,
 ) -> None:
-    message, rp = delivered.message, delivered.return_path
-    await delivered.report(dsn(rp, REMINDER["to"]))
+    message = delivered.message
+    await delivered.bounce()
     assert await status_of(client, keys["sender"], message) == "bounced"
     refused = await send(client, keys["sender"])
     assert (refused.status_code, refused.json()["reason"]) == (422, "suppressed")
@@ -119,16 +123,16 @@ async def test_a_hard_bounce_marks_the_message_and_suppresses_the_address(
         "SELECT actor, action, outcome FROM audit_log ORDER BY id")
     assert ("remote-mta", "message.bounce", "hard_bounce") in [tuple(r) for r in audited]
     # The same report again changes nothing more.
-    await delivered.report(dsn(rp, REMINDER["to"]))
+    await delivered.bounce()
     assert await outcomes(app) == [("hard_bounce", "5.1.1"), ("duplicate", "already bounced")]
 
 
 async def test_a_policy_refusal_bounces_the_message_without_suppressing_the_patient(
     client: httpx.AsyncClient, keys: dict[str, str], delivered: Delivered, app: Starlette,
 ) -> None:
-    message, rp = delivered.message, delivered.return_path
+    message = delivered.message
     # 5.7.30: the next hop could not keep the REQUIRETLS promise (RFC 8689).
-    await delivered.report(dsn(rp, REMINDER["to"], status="5.7.30"))
+    await delivered.bounce("5.7.30")
     assert await status_of(client, keys["sender"], message) == "bounced"
     assert await app.state.resources.db.fetchval("SELECT count(*) FROM suppressions") == 0
     assert (await send(client, keys["sender"])).status_code == 202
@@ -141,11 +145,11 @@ async def test_a_policy_refusal_bounces_the_message_without_suppressing_the_pati
 async def test_a_bounce_before_the_sent_mark_is_asked_to_come_back(
     client: httpx.AsyncClient, keys: dict[str, str], delivered: Delivered, app: Starlette,
 ) -> None:
-    message, rp = delivered.message, delivered.return_path
+    message = delivered.message
     db = app.state.resources.db
     await db.execute("UPDATE messages SET status = 'sending' WHERE id = $1", uuid.UUID(message))
     with pytest.raises(aiosmtplib.SMTPDataError) as later:
-        await delivered.report(dsn(rp, REMINDER["to"]))
+        await delivered.bounce()
     assert later.value.code == 451
     assert await outcomes(app) == []
 
@@ -153,8 +157,8 @@ async def test_a_bounce_before_the_sent_mark_is_asked_to_come_back(
 async def test_a_soft_bounce_is_counted_and_changes_nothing_else(
     client: httpx.AsyncClient, keys: dict[str, str], delivered: Delivered, app: Starlette,
 ) -> None:
-    message, rp = delivered.message, delivered.return_path
-    await delivered.report(dsn(rp, REMINDER["to"], status="4.2.2"))
+    message = delivered.message
+    await delivered.bounce("4.2.2")
     assert await status_of(client, keys["sender"], message) == "sent"
     assert await app.state.resources.db.fetchval(
         "SELECT soft_bounces FROM messages WHERE id = $1", uuid.UUID(message)) == 1
@@ -164,11 +168,11 @@ async def test_a_soft_bounce_is_counted_and_changes_nothing_else(
 async def test_reports_we_cannot_tie_to_our_message_change_nothing_and_are_counted(
     client: httpx.AsyncClient, keys: dict[str, str], delivered: Delivered, app: Starlette,
 ) -> None:
-    message, rp = delivered.message, delivered.return_path
+    message = delivered.message
     forged = return_path(Keyring.generate(), DOMAIN, uuid.UUID(message))  # not our key
     await delivered.report(dsn(forged, REMINDER["to"]), to=forged)
     # A valid return path, but the DSN names somebody else: someone guessing at addresses.
-    await delivered.report(dsn(rp, "victim@example.org"))
+    await delivered.bounce(recipient="victim@example.org")
     await delivered.report(b"Subject: hi\r\n\r\nnot a report at all\r\n")
     await delivered.report(bytes(range(256)) * 20)
     assert await outcomes(app) == [
@@ -180,7 +184,7 @@ async def test_reports_we_cannot_tie_to_our_message_change_nothing_and_are_count
     assert await status_of(client, keys["sender"], message) == "sent"
     assert await app.state.resources.db.fetchval("SELECT count(*) FROM suppressions") == 0
     # And the listener is still there.
-    await delivered.report(dsn(rp, REMINDER["to"]))
+    await delivered.bounce()
     assert await status_of(client, keys["sender"], message) == "bounced"
 
 

@@ -55,6 +55,10 @@ class Phase(StrEnum):
     IN_TLS = "in_tls"  # a message's own commands, inside the verified TLS session
 
 
+# Replies that refuse our credentials (RFC 4954), wherever they come.
+_AUTH_CODES = (530, 534, 535, 538)
+
+
 def classify_reply(code: int, message: str, phase: Phase) -> Failure:
     """A reply's failure class. Before verified TLS a reply is unauthenticated: anyone on the path
     can forge a 5xx there (or strip STARTTLS), so it is never final. The message waits, and only
@@ -63,13 +67,13 @@ def classify_reply(code: int, message: str, phase: Phase) -> Failure:
     if phase is Phase.STARTTLS:
         return Failure(ErrorClass.TLS_UNAVAILABLE, code, enhanced)
     if phase is Phase.SESSION:
-        auth = code in (530, 534, 535, 538)
+        auth = code in _AUTH_CODES
         return Failure(ErrorClass.AUTH if auth else ErrorClass.TEMPORARY, code, enhanced)
     if phase is not Phase.IN_TLS:
         return Failure(ErrorClass.BEFORE_TLS, code, enhanced)
     if 400 <= code < 500:
         return Failure(ErrorClass.TEMPORARY, code, enhanced)
-    if code in (530, 534, 535, 538):
+    if code in _AUTH_CODES:
         return Failure(ErrorClass.AUTH, code, enhanced)
     if enhanced is not None and enhanced.startswith("5.1."):
         return Failure(ErrorClass.MAILBOX_UNKNOWN, code, enhanced)
