@@ -67,3 +67,18 @@ def test_every_purpose_enum_is_the_services_purpose_list() -> None:
     walk(spec())
     assert len(enums) >= 3
     assert all(tuple(enum) == PURPOSES for enum in enums)
+
+
+def test_every_operation_that_reads_the_database_documents_its_outage_answer() -> None:
+    # CatchAll answers any of these with 503 + Retry-After while PostgreSQL is out of reach.
+    without_database = {"/healthz", "/openapi.yaml"}
+    missing = [
+        (path, method) for path, item in spec()["paths"].items()
+        for method, operation in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+        and path not in without_database and not path.startswith("/static")
+        and "503" not in operation["responses"]
+    ]
+    assert missing == []
+    unavailable = spec()["components"]["responses"]["ServiceUnavailable"]
+    assert "Retry-After" in unavailable["headers"]

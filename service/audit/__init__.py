@@ -2,6 +2,6 @@
 audited transaction. May import core and db.
 """
 
-from service.audit.chain import GENESIS, chain_hash, record, verify_chain
+from service.audit.chain import GENESIS, Entry, chain_hash, record, record_many, verify_chain
 
-__all__ = ["GENESIS", "chain_hash", "record", "verify_chain"]
+__all__ = ["GENESIS", "Entry", "chain_hash", "record", "record_many", "verify_chain"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -28,22 +30,43 @@ def chain_hash(
     return hashlib.sha256(prev + json.dumps(fields, separators=(",", ":")).encode()).digest()
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    outcome: str
+    detail: str | None = None
+
+
 async def record(
     conn: asyncpg.Connection, *, actor: str, action: str, object_type: str, object_id: str,
     outcome: str, detail: str | None = None,
 ) -> None:
     """Appends one record; call inside the transaction of the change it records."""
+    await record_many(conn, [Entry(actor, action, object_type, object_id, outcome, detail)])
+
+
+async def record_many(conn: asyncpg.Connection, entries: Sequence[Entry]) -> None:
+    """Appends records in order, chained, with one lock and one read of the chain's head (the
+    worker records deliveries a group at a time)."""
+    if not entries:
+        return
     if not conn.is_in_transaction():
         raise RuntimeError("audit records are written inside the audited transaction")
     await conn.execute(QUERIES.audit_lock, _LOCK_KEY)
     prev = await conn.fetchval(QUERIES.audit_last_hash) or GENESIS
-    # Microsecond precision, as PostgreSQL stores it, so the hash can be recomputed from the row.
-    at = dt.datetime.now(dt.UTC)
-    digest = chain_hash(prev, at, actor, action, object_type, object_id, outcome, detail)
-    await conn.execute(
-        QUERIES.audit_insert, at, actor, action, object_type, object_id, outcome, detail, prev,
-        digest,
-    )
+    rows = []
+    for e in entries:
+        # Microsecond precision, as PostgreSQL stores it, so the hash can be recomputed.
+        at = dt.datetime.now(dt.UTC)
+        digest = chain_hash(prev, at, e.actor, e.action, e.object_type, e.object_id, e.outcome,
+                            e.detail)
+        rows.append((at, e.actor, e.action, e.object_type, e.object_id, e.outcome, e.detail,
+                     prev, digest))
+        prev = digest
+    await conn.executemany(QUERIES.audit_insert, rows)
 
 
 async def verify_chain(conn: asyncpg.Connection) -> int | None:

@@ -7,12 +7,14 @@ counts for their own campaigns only.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -30,6 +32,8 @@ from service.db.queries import QUERIES
 from service.db.queue import enqueue_fan_out
 from service.db.resources import Resources
 from service.subjects import SubjectGate
+
+log = logging.getLogger(__name__)
 
 _BODY_LIMIT = 256 * 1024
 
@@ -110,8 +114,13 @@ async def send_campaign(request: Request) -> Response:
 
 
 async def _enqueue_lanes(res: Resources, campaign_id: uuid.UUID, lanes: Iterable[int]) -> None:
-    for lane in lanes:
-        await enqueue_fan_out(res.redis, res.settings.queue_name, str(campaign_id), lane)
+    try:
+        for lane in lanes:
+            await enqueue_fan_out(res.redis, res.settings.queue_name, str(campaign_id), lane)
+    except (OSError, RedisError) as exc:
+        # The lanes are committed: the sweep starts any lane nobody advances.
+        log.warning("fan-out enqueue failed (%s); the outbox sweep will start it",
+                    type(exc).__name__)
 
 
 @dataclass(frozen=True, slots=True)

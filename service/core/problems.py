@@ -43,6 +43,15 @@ def unauthorized() -> Problem:
     return problem
 
 
+def unavailable(retry_after_seconds: int) -> Problem:
+    """A dependency is briefly out of reach: nothing was done, and asking again will work."""
+    problem = Problem(503, "service-unavailable", "The service is briefly unavailable",
+                      "Try again shortly: a request repeated with the same Idempotency-Key "
+                      "is never sent twice.")
+    problem.headers["Retry-After"] = str(retry_after_seconds)
+    return problem
+
+
 def require_marketing(enabled: bool) -> None:
     """Campaigns and marketing sends, refused while MARKETING_ENABLED=false."""
     if not enabled:
@@ -60,6 +69,10 @@ class ProblemResponse(JSONResponse):
 
 def render(problem: Problem, request: Request) -> Response:
     # The request path may carry a portal token, so it is not echoed as `instance`.
+    return response(problem)
+
+
+def response(problem: Problem) -> ProblemResponse:
     return ProblemResponse(problem.body(), status_code=problem.status, headers=problem.headers)
 
 

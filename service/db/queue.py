@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from typing import Any, cast
 
 from arq.connections import ArqRedis, RedisSettings
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from service.core.config import Settings
@@ -28,6 +30,30 @@ SLOT_SECONDS = 0.05
 
 def redis_settings(settings: Settings) -> RedisSettings:
     return parse_redis_url(settings.redis_url)
+
+
+def open_queue(settings: Settings) -> ArqRedis:
+    """The API's Redis client, made the way arq's ``create_pool`` makes it but without its
+    start-up ping: it connects on first use, so the API starts, and accepts into PostgreSQL,
+    while Redis is down, and uses Redis again as soon as it is back."""
+    config = redis_settings(settings)
+    common: dict[str, Any] = {
+        "db": config.database, "username": config.username, "password": config.password,
+        "encoding": "utf8", "socket_connect_timeout": config.conn_timeout,
+    }
+    if config.sentinel:
+        # Sentinel hands these to the primary's connections, where TLS options are allowed only
+        # with TLS.
+        tls = {"ssl": True, "ssl_ca_certs": config.ssl_ca_certs,
+               "ssl_check_hostname": config.ssl_check_hostname} if config.ssl else {}
+        sentinel = Sentinel(config.host, **tls, **common)  # type: ignore[no-untyped-call]
+        redis = cast(ArqRedis, sentinel.master_for(config.sentinel_master, redis_class=ArqRedis))
+    else:
+        redis = ArqRedis(host=config.host, port=config.port, ssl=config.ssl,
+                         ssl_ca_certs=config.ssl_ca_certs,
+                         ssl_check_hostname=config.ssl_check_hostname, **common)
+    redis.default_queue_name = settings.queue_name
+    return redis
 
 
 async def close_redis(redis: ArqRedis) -> None:

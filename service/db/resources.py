@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
-from arq.connections import ArqRedis, create_pool
+from arq.connections import ArqRedis
 
 from service.core.config import Settings
 from service.db.pool import create_db_pool
-from service.db.queue import Nudger, close_redis, redis_settings
+from service.db.queue import Nudger, close_redis, open_queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class Resources:
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     db = await create_db_pool(settings)
     try:
-        redis = await create_pool(redis_settings(settings), default_queue_name=settings.queue_name)
+        redis = open_queue(settings)
         try:
             yield Resources(settings, db, redis, Nudger(redis, settings.queue_name))
         finally:

@@ -81,16 +81,18 @@ class Composer:
         self, *, recipient: str, subject: str, link_url: str, kind: str = "secure_message",
         teaser: str | None = None, extra_headers: dict[str, str] | None = None,
         links: Sequence[tuple[str, str]] = (), pixel_url: str | None = None,
+        message_id: str | None = None,
     ) -> Envelope:
         """``links`` are a campaign's registered links as (destination shown, URL to follow);
-        ``pixel_url`` is its open pixel when the campaign counts opens."""
+        ``pixel_url`` is its open pixel when the campaign counts opens. ``message_id`` is the
+        Message-ID's left part, the same for every send of one message (random if not given)."""
         boundary = "=_" + secrets.token_hex(16)
         headers = [
             ("From", self._from_header),
             ("To", _clean(recipient)),
             ("Subject", encode_header(subject)),
             ("Date", format_datetime(datetime.now(UTC))),
-            ("Message-ID", f"<{secrets.token_hex(16)}@{self._domain}>"),
+            ("Message-ID", f"<{_clean(message_id or secrets.token_hex(16))}@{self._domain}>"),
             ("MIME-Version", "1.0"),
             ("Auto-Submitted", "auto-generated"),
             *((name, encode_header(value)) for name, value in (extra_headers or {}).items()),

@@ -1,10 +1,9 @@
 """Sending one claimed message: open its address and link, render the generic email, hand it to
-the relay over TLS, and record a refusal or a failure. Recording a success is the batch's job
-(``deliver_due.py``), one statement for many messages."""
+the relay over TLS, and record a refusal or a failure. Recording a success is the recorder's job
+(``recorder.py``), one statement for what every session finished meanwhile."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field, replace
@@ -16,9 +15,10 @@ from service import audit, consent
 from service.core import paths
 from service.core.config import Settings
 from service.core.crypto import campaign_token
+from service.db.outage import persist
 from service.db.queries import QUERIES
 from service.delivery.campaign_look import NO_CAMPAIGN, CampaignLook
-from service.delivery.compose import Composer
+from service.delivery.compose import Composer, Envelope
 from service.delivery.dkim import DkimSigner
 from service.delivery.relay_rate import RelayRate
 from service.delivery.retry import ErrorClass, next_step
@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 
 # A claimed batch: each row with its consent verdict, checked right before sending.
 Claimed = list[tuple[asyncpg.Record, consent.Decision]]
-# What the relay took, each with how its session was protected.
-Delivered = list[tuple[uuid.UUID, TransportEvidence]]
 
 
 def relay_config(settings: Settings) -> RelayConfig:
@@ -72,39 +70,25 @@ class Sender:
     async def close(self) -> None:
         await self.smtp.close()
 
-    async def send_batch(self, claimed: Claimed) -> Delivered:
-        """Sends (or refuses) a claimed batch; returns the ids the relay took, with evidence.
-
-        One sender per SMTP session, each taking the next row when its last send is through, so
-        each message is rendered just before it goes out. (A task per row rendered the whole
-        batch at once, holding up every session's replies for the length of that burst.)"""
-        rows = iter(claimed)
-        delivered: Delivered = []
-
-        async def session() -> None:
-            for row, verdict in rows:
-                if not verdict.allowed:
-                    await self.reject(row, verdict)
-                elif (evidence := await self.deliver(row)) is not None:
-                    delivered.append((row["id"], evidence))
-
-        await asyncio.gather(*(session() for _ in range(self.settings.smtp_pool_size)))
-        return delivered
-
     async def reject(self, row: asyncpg.Record, verdict: consent.Decision) -> None:
         assert verdict.refusal is not None
-        reason = f"consent:{verdict.refusal.value}"
-        async with self.db.acquire() as conn, conn.transaction():
-            await conn.execute(QUERIES.mark_rejected, row["id"], reason)
-            await audit.record(
-                conn, actor="worker", action="message.reject", object_type="message",
-                object_id=str(row["id"]), outcome=verdict.refusal.value, detail=row["purpose"],
-            )
+        refusal = verdict.refusal.value
+        reason = f"consent:{refusal}"
+
+        async def write() -> None:
+            async with self.db.acquire() as conn, conn.transaction():
+                await conn.execute(QUERIES.mark_rejected, row["id"], reason)
+                await audit.record(
+                    conn, actor="worker", action="message.reject", object_type="message",
+                    object_id=str(row["id"]), outcome=refusal, detail=row["purpose"],
+                )
+
+        await persist(write, "recording a refusal")
         log.info("message %s rejected before sending: %s", row["id"], reason)
 
-    async def deliver(self, row: asyncpg.Record) -> TransportEvidence | None:
-        """Sends one claimed message; the session's evidence when the relay took it, else None
-        and the failure is recorded."""
+    async def compose(self, row: asyncpg.Record) -> Envelope | None:
+        """The email for one claimed message, signed; None when it can no longer go (its
+        campaign was closed), and that is recorded."""
         settings = self.settings
         mid: uuid.UUID = row["id"]
         aad = mid.bytes
@@ -120,7 +104,8 @@ class Sender:
                     row["unsubscribe_sealed"], aad + b"unsubscribe"
                 ).decode()
         elif look.link_key is None:
-            await self.db.execute(QUERIES.mark_rejected, mid, "campaign_closed")
+            await persist(lambda: self.db.execute(QUERIES.mark_rejected, mid, "campaign_closed"),
+                          "recording a closed campaign's message")
             return None
         else:
             recipient = keyring.open(
@@ -141,13 +126,24 @@ class Sender:
         envelope = self.composer.render(
             recipient=recipient, subject=row["subject"], kind=row["kind"], teaser=look.teaser,
             link_url=paths.link(base, link_path, token), extra_headers=headers,
-            links=links, pixel_url=pixel,
+            links=links, pixel_url=pixel, message_id=self.message_id(mid),
         )
         if settings.bounce_domain:
             # Bounces come back to an address naming this message, for `inbound` to read.
             envelope = replace(envelope, sender=return_path(keyring, settings.bounce_domain, mid))
         if self.dkim is not None:
             envelope = self.dkim.sign(envelope)
+        return envelope
+
+    def message_id(self, mid: uuid.UUID) -> str:
+        """The Message-ID's left part: the same for every send of one message, so a receiving
+        system can fold a re-send after a crash into the first; keyed, so it does not show the
+        message's id (the index key, which no rotation changes)."""
+        return self.settings.keyring.mac(b"message-id", mid.bytes)[:16].hex()
+
+    async def transmit(self, row: asyncpg.Record, envelope: Envelope) -> TransportEvidence | None:
+        """Hands the email to the relay at the relay's rate; the session's evidence when the
+        relay took it, else None and the failure is recorded."""
         if self.relay_rate is not None:
             await self.relay_rate.wait_turn()
         try:
@@ -158,7 +154,8 @@ class Sender:
 
     async def _campaign_look(self, campaign_id: uuid.UUID) -> CampaignLook:
         if campaign_id not in self.looks:
-            row = await self.db.fetchrow(QUERIES.campaign_look, campaign_id)
+            row = await persist(lambda: self.db.fetchrow(QUERIES.campaign_look, campaign_id),
+                                "reading a campaign")
             sealed_key = row["link_key_sealed"]
             link_key = None if sealed_key is None else self.settings.keyring.open(
                 sealed_key, campaign_id.bytes + b"link-key"
@@ -173,13 +170,19 @@ class Sender:
         step = next_step(exc.failure, row["attempts"], row["seconds_until_give_up"])
         error_class = exc.failure.error_class.value
         if step.retry:
-            await self.db.execute(QUERIES.mark_retrying, mid, step.delay_seconds, error_class)
+            await persist(lambda: self.db.execute(QUERIES.mark_retrying, mid, step.delay_seconds,
+                                                  error_class), "recording a retry")
             log.info("message %s retrying in %.0fs: %s", mid, step.delay_seconds, error_class)
             return
         if exc.failure.error_class not in (ErrorClass.PERMANENT, ErrorClass.MAILBOX_UNKNOWN):
             error_class = f"{error_class}+{ErrorClass.GAVE_UP.value}"
+        await persist(lambda: self._record_failed(row, exc, error_class), "recording a failure")
+        log.info("message %s failed: %s", mid, error_class)
+
+    async def _record_failed(self, row: asyncpg.Record, exc: DeliveryError,
+                             error_class: str) -> None:
         async with self.db.acquire() as conn, conn.transaction():
-            await conn.execute(QUERIES.mark_failed, mid, error_class)
+            await conn.execute(QUERIES.mark_failed, row["id"], error_class)
             if exc.failure.error_class is ErrorClass.MAILBOX_UNKNOWN:
                 # A hard bounce (5.1.x): the address gets nothing more, for any purpose.
                 added = await conn.fetchval(
@@ -192,4 +195,3 @@ class Sender:
                         object_type="recipient", object_id=row["recipient_index"].hex(),
                         outcome="hard_bounce", detail=exc.failure.enhanced,
                     )
-        log.info("message %s failed: %s", mid, error_class)

@@ -9,7 +9,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.core.problems import Problem, ProblemResponse
+from service.core.problems import Problem, response, unavailable
+from service.db.outage import DATABASE_UNREACHABLE, RETRY_AFTER_SECONDS
 from service.http.prometheus import RequestStats
 
 access_log = logging.getLogger("service.access")
@@ -101,7 +102,8 @@ class AccessLog:
 
 
 class CatchAll:
-    """Turns any unhandled exception into a bare 500 problem and logs only its type.
+    """Turns a database outage into a 503 problem with ``Retry-After``, any other unhandled
+    exception into a bare 500 problem, and logs only the exception's type.
 
     Starlette's own error middleware re-raises after answering, so the server would log a
     traceback, and driver messages can quote query parameters (PHI). Nothing escapes this.
@@ -127,9 +129,15 @@ class CatchAll:
             await self.app(scope, receive, send_tracking)
         except ClientDisconnect:
             return  # the client left mid-body: there is no one to answer
+        except DATABASE_UNREACHABLE as exc:
+            # Nothing was accepted, and asking again shortly will work: say so (RFC 9110 503).
+            log.warning("database unreachable (%s) on %s %s", type(exc).__name__,
+                        scope["method"], self.redact(scope["path"]))
+            if not started:
+                await response(unavailable(RETRY_AFTER_SECONDS))(scope, receive, send)
         except Exception as exc:  # the last line of defence, by design
             log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"],
                       self.redact(scope["path"]))
             if not started:
-                problem = Problem(500, "internal-error", "Internal error")
-                await ProblemResponse(problem.body(), status_code=500)(scope, receive, send)
+                await response(Problem(500, "internal-error", "Internal error"))(
+                    scope, receive, send)

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -69,7 +70,11 @@ async def metrics(request: Request) -> Response:
     by_status = {row["status"]: row["n"] for row in await res.db.fetch(QUERIES.messages_by_status)}
     due = await res.db.fetchval(QUERIES.messages_due_now)
     latency = await res.db.fetchval(QUERIES.recent_delivery_latency, list(_QUANTILES))
-    jobs = await res.redis.zcard(res.settings.queue_name)
+    duplicates = await res.db.fetchval(QUERIES.possible_duplicates)
+    try:
+        jobs: int | None = await res.redis.zcard(res.settings.queue_name)
+    except (OSError, RedisError):
+        jobs = None  # Redis is down: no figure rather than a wrong one
     reports: Counter[str] = Counter()
     for row in await res.db.fetch(QUERIES.inbound_report_counts):
         reports[row["outcome"]] += row["n"]
@@ -86,9 +91,13 @@ async def metrics(request: Request) -> Response:
         "# HELP hipaa_mail_messages_due Messages waiting for a delivery attempt now.",
         "# TYPE hipaa_mail_messages_due gauge",
         f"hipaa_mail_messages_due {due}",
-        "# HELP hipaa_mail_queue_jobs Delivery jobs waiting in the Redis queue.",
-        "# TYPE hipaa_mail_queue_jobs gauge",
-        f"hipaa_mail_queue_jobs {jobs}",
+        "# HELP hipaa_mail_possible_duplicates Messages sent again after their worker was lost"
+        " while the relay may already have taken them (each re-send keeps its Message-ID).",
+        "# TYPE hipaa_mail_possible_duplicates counter",
+        f"hipaa_mail_possible_duplicates_total {duplicates}",
+        *(["# HELP hipaa_mail_queue_jobs Delivery jobs waiting in the Redis queue.",
+           "# TYPE hipaa_mail_queue_jobs gauge",
+           f"hipaa_mail_queue_jobs {jobs}"] if jobs is not None else []),
         "# HELP hipaa_mail_delivery_latency_seconds Accepted to relayed, last 15 minutes.",
         "# TYPE hipaa_mail_delivery_latency_seconds gauge",
         *(f'hipaa_mail_delivery_latency_seconds{{quantile="{q}"}} {value:.3f}'

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from arq import Worker, cron
+from arq import Retry, Worker, cron
 from arq.connections import ArqRedis
 from arq.worker import func
 
 from service import engagement
 from service.campaigns import fan_out
 from service.core.config import Settings
+from service.db.outage import DATABASE_UNREACHABLE, RETRY_AFTER_SECONDS
 from service.db.pool import create_db_pool
 from service.db.queries import QUERIES
 from service.db.queue import (
@@ -33,13 +36,16 @@ from service.db.queue import (
     enqueue_fan_out,
     redis_settings,
 )
-from service.delivery.deliver_due import LEASE_SECONDS, deliver_due
+from service.delivery.deliver_due import Deliveries
 from service.delivery.sender import Sender
 from service.delivery.sweep import sweep_outbox
 from service.worker import heartbeat
 
+log = logging.getLogger(__name__)
+
 # A job hands over to a fresh one after this long, well inside arq's job timeout.
 JOB_SECONDS = 60.0
+JOB_TIMEOUT_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,7 @@ class WorkerContext:
     db: asyncpg.Pool
     redis: ArqRedis
     sender: Sender
+    deliveries: Deliveries
 
 
 def _context(ctx: dict[str, Any]) -> WorkerContext:
@@ -59,7 +66,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     db = await create_db_pool(settings, min_size=2, max_size=settings.smtp_pool_size + 4)
     ctx["worker"] = WorkerContext(settings, db, ctx["redis"],
-                                  Sender.open(settings, db, ctx["redis"]))
+                                  Sender.open(settings, db, ctx["redis"]), Deliveries())
     ctx["heartbeat"] = asyncio.create_task(heartbeat.beat(Path(settings.worker_heartbeat_file)))
     # Catch up at once on whatever was accepted while no worker ran.
     await sweep(ctx)
@@ -75,9 +82,20 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await _context(ctx).db.close()
 
 
+@contextlib.asynccontextmanager
+async def _retried_on_outage() -> AsyncIterator[None]:
+    """A job that meets a database outage is tried again shortly (arq's Retry), rather than
+    failing for good: the outbox still holds its work."""
+    try:
+        yield
+    except DATABASE_UNREACHABLE as exc:
+        raise Retry(defer=RETRY_AFTER_SECONDS) from exc
+
+
 async def deliver(ctx: dict[str, Any]) -> int:
     w = _context(ctx)
-    sent, unfinished = await deliver_due(w.sender, time.monotonic() + JOB_SECONDS)
+    async with _retried_on_outage():
+        sent, unfinished = await w.deliveries.run(w.sender, time.monotonic() + JOB_SECONDS)
     if unfinished:
         # Out of time with work left: hand over to a fresh job rather than hit arq's timeout.
         await enqueue_deliver_due(w.redis, w.settings.queue_name, f"next:{uuid.uuid4()}")
@@ -86,9 +104,10 @@ async def deliver(ctx: dict[str, Any]) -> int:
 
 async def fan_out_campaign(ctx: dict[str, Any], campaign_id: str, lane: int) -> int:
     w = _context(ctx)
-    created, finished = await fan_out(
-        w.db, w.settings, uuid.UUID(campaign_id), lane, time.monotonic() + JOB_SECONDS
-    )
+    async with _retried_on_outage():
+        created, finished = await fan_out(
+            w.db, w.settings, uuid.UUID(campaign_id), lane, time.monotonic() + JOB_SECONDS
+        )
     if not finished:
         # A million recipients outlast arq's job timeout: continue in a fresh job.
         await enqueue_fan_out(w.redis, w.settings.queue_name, campaign_id, lane)
@@ -98,7 +117,12 @@ async def fan_out_campaign(ctx: dict[str, Any], campaign_id: str, lane: int) -> 
 
 async def sweep(ctx: dict[str, Any]) -> bool:
     w = _context(ctx)
-    return await sweep_outbox(w.db, w.redis, w.settings.queue_name)
+    try:
+        return await sweep_outbox(w.db, w.redis, w.settings.queue_name)
+    except DATABASE_UNREACHABLE as exc:
+        # The next sweep is five seconds away; an outage is not worth a traceback.
+        log.warning("sweep skipped: database unreachable (%s)", type(exc).__name__)
+        return False
 
 
 async def purge(db: asyncpg.Pool) -> str:
@@ -121,8 +145,9 @@ async def flush_engagement(ctx: dict[str, Any]) -> int:
 def build_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -> Worker:
     options: dict[str, Any] = {
         "functions": [
-            func(deliver, name=DELIVER_DUE, max_tries=3),
-            func(fan_out_campaign, name=FAN_OUT, max_tries=5),
+            # Tries are for outages (Retry); the sweep starts a fresh job after the last one.
+            func(deliver, name=DELIVER_DUE, max_tries=10),
+            func(fan_out_campaign, name=FAN_OUT, max_tries=10),
         ],
         "cron_jobs": [
             cron(sweep, second=set(range(0, 60, 5)), unique=True),
@@ -141,7 +166,7 @@ def build_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -
         "poll_delay": 0.05,
         # Results are never read; keeping none also lets a job id be reused for the next attempt.
         "keep_result": 0,
-        "job_timeout": LEASE_SECONDS,
+        "job_timeout": JOB_TIMEOUT_SECONDS,
         "log_results": False,
     }
     options.update(overrides)

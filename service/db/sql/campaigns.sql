@@ -175,3 +175,8 @@ ORDER BY c.email_index;
 UPDATE campaigns c SET content_sealed = NULL
 WHERE content_sealed IS NOT NULL AND status IN ('done', 'cancelled')
   AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.expires_at > now());
+
+-- name: sending-campaigns
+-- For the sweep: a worker that died after a campaign's last send, before ending it, leaves it
+-- 'sending' with nothing left to do.
+SELECT id FROM campaigns WHERE status = 'sending';

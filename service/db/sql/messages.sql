@@ -27,7 +27,7 @@ FROM messages WHERE id = $1 AND api_key_id = $2;
 -- machines claim side by side without waiting on, or sending, each other's rows; a duplicate job
 -- simply finds nothing due. Walks the partial index messages_due in next_attempt_at order.
 UPDATE messages m
-SET status = 'sending', attempts = m.attempts + 1,
+SET status = 'sending', attempts = m.attempts + 1, on_wire_since = NULL,
     lease_until = now() + make_interval(secs => $2), updated_at = now()
 FROM (
     SELECT id FROM messages
@@ -42,10 +42,11 @@ RETURNING m.id, m.purpose, m.kind, m.subject, m.campaign_id, m.recipient_sealed,
           extract(epoch FROM m.give_up_at - now())::float8 AS seconds_until_give_up;
 
 -- name: mark-sent
--- One statement for a whole claimed batch: a round trip per batch rather than per message. Each
--- id ($1) comes with its transport evidence ($2 to $5, in the same order), written with the
--- status so that no sent message lacks it. Returns the ids it marked (a lapsed lease may have
--- handed one to another worker), for their audit records.
+-- One statement for what the SMTP sessions finished meanwhile (group commit). Each id ($1) comes
+-- with its transport evidence ($2 to $5, in the same order), written with the status so that no
+-- sent message lacks it. A row whose lease lapsed while this write waited out an outage, and that
+-- no worker has claimed again, is still marked: that saves a re-send. Returns the ids it marked,
+-- for their audit records.
 WITH d AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
         AS d(id, tls_version, tls_cipher, tls_certificate_sha256, tls_verified_name)
@@ -53,10 +54,12 @@ WITH d AS (
     UPDATE messages m
     SET status = 'sent', sent_at = now(), updated_at = now(), token_sealed = NULL,
         unsubscribe_sealed = NULL, lease_until = NULL, last_error_class = NULL,
+        on_wire_since = NULL,
         tls_version = d.tls_version, tls_cipher = d.tls_cipher,
         tls_certificate_sha256 = d.tls_certificate_sha256, tls_verified_name = d.tls_verified_name
     FROM d
-    WHERE m.id = d.id AND m.status = 'sending'
+    WHERE m.id = d.id
+      AND (m.status = 'sending' OR (m.status = 'retrying' AND m.last_error_class = 'worker_lost'))
     RETURNING m.id
 ), e AS (
     INSERT INTO message_events (message_id, status) SELECT id, 'sent' FROM m
@@ -69,7 +72,7 @@ SELECT id FROM m;
 WITH m AS (
     UPDATE messages
     SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $2),
-        last_error_class = $3, lease_until = NULL, updated_at = now()
+        last_error_class = $3, lease_until = NULL, on_wire_since = NULL, updated_at = now()
     WHERE id = $1 AND status = 'sending'
     RETURNING id
 )
@@ -80,7 +83,7 @@ INSERT INTO message_events (message_id, status, error_class) SELECT id, 'retryin
 WITH m AS (
     UPDATE messages
     SET status = 'failed', last_error_class = $2, token_sealed = NULL, unsubscribe_sealed = NULL,
-        lease_until = NULL, updated_at = now()
+        lease_until = NULL, on_wire_since = NULL, updated_at = now()
     WHERE id = $1 AND status = 'sending'
     RETURNING id
 )
@@ -91,24 +94,54 @@ INSERT INTO message_events (message_id, status, error_class) SELECT id, 'failed'
 WITH m AS (
     UPDATE messages
     SET status = 'rejected', last_error_class = $2, token_sealed = NULL,
-        unsubscribe_sealed = NULL, lease_until = NULL, updated_at = now()
+        unsubscribe_sealed = NULL, lease_until = NULL, on_wire_since = NULL, updated_at = now()
     WHERE id = $1 AND status = 'sending'
     RETURNING id
 )
 INSERT INTO message_events (message_id, status, error_class) SELECT id, 'rejected', $2 FROM m;
 
 -- name: reclaim-lost-sends
--- A worker died mid-send (its lease ran out): make the row due again. The relay may or may not
--- have taken the message, so this is where at-least-once delivery can send twice.
+-- A worker died or lost the database for longer than its lease: make its rows due again. Only a
+-- row stamped on the wire may already have been taken by the relay, so only those can go out
+-- twice; they are counted (possible_duplicates). Returns that count.
 WITH m AS (
     UPDATE messages
-    SET status = 'retrying', next_attempt_at = now(), lease_until = NULL,
+    SET status = 'retrying', next_attempt_at = now(), lease_until = NULL, on_wire_since = NULL,
         last_error_class = 'worker_lost', updated_at = now()
-    WHERE status = 'sending' AND lease_until < now()
-    RETURNING id
+    FROM (SELECT id, on_wire_since FROM messages
+          WHERE status = 'sending' AND lease_until < now() FOR UPDATE SKIP LOCKED) lost
+    WHERE messages.id = lost.id
+    RETURNING messages.id, lost.on_wire_since IS NOT NULL AS on_wire
+), e AS (
+    INSERT INTO message_events (message_id, status, error_class)
+    SELECT id, 'retrying', 'worker_lost' FROM m
+), c AS (
+    INSERT INTO delivery_counters (name, value)
+    SELECT 'possible_duplicates', count(*) FROM m WHERE on_wire HAVING count(*) > 0
+    ON CONFLICT (name) DO UPDATE SET value = delivery_counters.value + excluded.value
 )
-INSERT INTO message_events (message_id, status, error_class)
-SELECT id, 'retrying', 'worker_lost' FROM m;
+SELECT count(*) FILTER (WHERE on_wire) FROM m;
+
+-- name: mark-on-wire
+-- Written, and committed, before the message's DATA goes out: see reclaim-lost-sends.
+UPDATE messages SET on_wire_since = now() WHERE id = ANY($1::uuid[]) AND status = 'sending';
+
+-- name: renew-leases
+-- The worker renews what it still holds every few seconds, so a short lease is enough and a
+-- crashed worker's rows come back within seconds.
+UPDATE messages SET lease_until = now() + make_interval(secs => $2)
+WHERE id = ANY($1::uuid[]) AND status = 'sending';
+
+-- name: release-claims
+-- A stopping worker gives back what it claimed and never put on the wire, so the next worker
+-- takes it at once instead of after the lease. The claim's attempt is taken back with it.
+UPDATE messages
+SET status = CASE WHEN attempts <= 1 THEN 'queued' ELSE 'retrying' END,
+    attempts = greatest(attempts - 1, 0), lease_until = NULL, updated_at = now()
+WHERE id = ANY($1::uuid[]) AND status = 'sending' AND on_wire_since IS NULL;
+
+-- name: possible-duplicates
+SELECT coalesce((SELECT value FROM delivery_counters WHERE name = 'possible_duplicates'), 0);
 
 -- name: any-due
 SELECT EXISTS (
