@@ -85,11 +85,11 @@ def _run(args: argparse.Namespace) -> int:
         print(problem or "worker alive", file=sys.stderr if problem else sys.stdout)
         return 1 if problem else 0
     if args.verb == "worker":
-        from service.worker import build_worker
+        from service.worker import serve
 
         # A heartbeat left by a crashed predecessor must not vouch for this worker's start.
         Path(settings.worker_heartbeat_file).unlink(missing_ok=True)
-        build_worker(settings, burst=args.burst).run()
+        asyncio.run(serve(settings, burst=args.burst))
         return 0
     if args.verb == "create-key":
         return asyncio.run(_create_key(settings, args.role, args.name))

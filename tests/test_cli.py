@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from service.core.config import Settings
 from service.db.migrations import head
-from service.worker import heartbeat
-from tests.conftest import background_worker, free_port
+from service.worker import heartbeat, serve
+from tests.conftest import free_port
 
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -43,9 +45,12 @@ def test_worker_check_follows_the_heartbeat(tmp_path: Path) -> None:
     assert stale.returncode == 1 and "stuck" in stale.stderr
 
 
-async def test_a_running_worker_keeps_its_heartbeat_fresh(settings: Settings) -> None:
+async def test_a_running_worker_keeps_its_heartbeat_fresh_and_stops_on_sigterm(
+    settings: Settings,
+) -> None:
     path = Path(settings.worker_heartbeat_file)
-    async with background_worker(settings):
+    running = asyncio.create_task(serve(settings))
+    try:
         for _ in range(100):
             if path.exists():  # noqa: ASYNC240
                 break
@@ -55,6 +60,53 @@ async def test_a_running_worker_keeps_its_heartbeat_fresh(settings: Settings) ->
         os.utime(path, (old, old))
         await asyncio.sleep(heartbeat.BEAT_SECONDS + 0.5)
         assert heartbeat.check(path) is None  # touched again by the live loop
+        os.kill(os.getpid(), signal.SIGTERM)  # serve() handles it: this process lives on
+        await asyncio.wait_for(running, 15)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_a_worker_started_without_redis_keeps_beating_and_starts_when_redis_answers(
+    settings: Settings, tmp_path: Path,
+) -> None:
+    port = free_port()
+    path = Path(settings.worker_heartbeat_file)
+    running = asyncio.create_task(serve(replace(settings, redis_url=f"redis://127.0.0.1:{port}/0")))
+    redis = None
+    try:
+        await asyncio.sleep(heartbeat.BEAT_SECONDS + 2)  # arq alone would have exited by now
+        assert not running.done() and heartbeat.check(path) is None
+        redis = subprocess.Popen(  # noqa: ASYNC220 - started, not waited for
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, cwd=tmp_path)
+        for _ in range(200):  # the arq worker registers its health-check key once it runs
+            if await _answers(port, f"{settings.queue_name}:health-check"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the worker never started against the Redis that came back")
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(running, 15)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        if redis is not None:
+            redis.kill()
+            redis.wait(10)
+
+
+async def _answers(port: int, key: str) -> bool:
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    client = aioredis.Redis(host="127.0.0.1", port=port)
+    try:
+        return bool(await client.exists(key))
+    except RedisError:
+        return False
+    finally:
+        await client.aclose()
 
 
 def test_api_check_fails_when_nothing_answers(tmp_path: Path) -> None:

@@ -3,5 +3,6 @@ its capability. May import every capability, core and db; nothing imports it but
 """
 
 from service.worker.jobs import build_worker
+from service.worker.serve import serve
 
-__all__ = ["build_worker"]
+__all__ = ["build_worker", "serve"]

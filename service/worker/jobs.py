@@ -8,14 +8,12 @@ re-enqueues anything due, so a flushed Redis or a killed worker loses no accepte
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -39,7 +37,6 @@ from service.db.queue import (
 from service.delivery.deliver_due import Deliveries
 from service.delivery.sender import Sender
 from service.delivery.sweep import sweep_outbox
-from service.worker import heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +64,16 @@ async def startup(ctx: dict[str, Any]) -> None:
     db = await create_db_pool(settings, min_size=2, max_size=settings.smtp_pool_size + 4)
     ctx["worker"] = WorkerContext(settings, db, ctx["redis"],
                                   Sender.open(settings, db, ctx["redis"]), Deliveries())
-    ctx["heartbeat"] = asyncio.create_task(heartbeat.beat(Path(settings.worker_heartbeat_file)))
     # Catch up at once on whatever was accepted while no worker ran.
     await sweep(ctx)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    if "heartbeat" in ctx:
-        ctx["heartbeat"].cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ctx["heartbeat"]
-    if "worker" in ctx:
-        await _context(ctx).sender.close()
-        await _context(ctx).db.close()
+    # Once only, whichever of arq's close() and worker/serve.py gets here first.
+    worker: WorkerContext | None = ctx.pop("worker", None)
+    if worker is not None:
+        await worker.sender.close()
+        await worker.db.close()
 
 
 @contextlib.asynccontextmanager
