@@ -1,11 +1,17 @@
 """Recording the SMTP sessions' progress as it happens, a group commit at a time.
 
 Each session reports two things between two messages: the message the relay just took (to be
-marked sent, with its transport evidence and audit record) and the message it is about to put
-on the wire (stamped, so a crash can be told apart from a row never sent). A session waits for
-its report to commit before it sends, so at any instant a session has at most one message the
-relay may have taken that PostgreSQL does not know about: after a crash, at most one re-send per
-open SMTP session. Reports that arrive while a commit is under way share the next one.
+marked sent, with its transport evidence) and the message it is about to put on the wire
+(stamped, so a crash can be told apart from a row never sent). A session waits for its report to
+commit before it sends, so at any instant a session has at most one message the relay may have
+taken that PostgreSQL does not know about: after a crash, at most one re-send per open SMTP
+session. Reports that arrive while a commit is under way share the next one, and a commit is a
+single statement: one round trip for every session's progress.
+
+The audit record of each delivery is appended from the row itself, a batch at a time
+(``audit_deliveries``): the sent mark flags the row, the batch clears the flag in the transaction
+that writes the records. A worker lost in between leaves the flags for the sweep, so a delivery
+never goes unaudited, and the hash chain's lock is taken once per batch, not per message.
 
 A write that meets a database outage is retried (``db/outage.persist``), never dropped: the
 rows stay leased meanwhile (``lease.py``), so nothing is sent twice across a restart.
@@ -23,9 +29,12 @@ from dataclasses import dataclass
 import asyncpg
 
 from service import audit
-from service.db.outage import persist
+from service.db.outage import DATABASE_UNREACHABLE, persist
 from service.db.queries import QUERIES
 from service.delivery.smtp import TransportEvidence
+
+AUDIT_BATCH = 500
+AUDIT_EVERY_SECONDS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +64,18 @@ class Recorder:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Recorder]:
-        task = asyncio.create_task(self._run())
+        tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._audit())]
         try:
             yield self
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             for _, done in self._waiting:  # only when the run itself was torn down
                 done.cancel()
+            # What this run delivered is audited before it ends (the sweep would, later).
+            with contextlib.suppress(*DATABASE_UNREACHABLE):
+                await persist(functools.partial(audit_deliveries, self._db), "auditing", 5)
 
     async def _run(self) -> None:
         while True:
@@ -85,23 +97,40 @@ class Recorder:
 
     async def _commit(self, reports: list[Report]) -> int:
         sent = dict(r.sent for r in reports if r.sent is not None)
-        on_wire = [r.on_wire for r in reports if r.on_wire is not None]
-        async with self._db.acquire() as conn, conn.transaction():
-            marked: list[uuid.UUID] = []
-            if sent:
-                marked = [row["id"] for row in await conn.fetch(
-                    QUERIES.mark_sent, list(sent),
-                    [e.tls_version for e in sent.values()], [e.cipher for e in sent.values()],
-                    [e.certificate_sha256 for e in sent.values()],
-                    [e.verified_name for e in sent.values()],
-                )]
-                # The sent mark, its transport evidence and the audit record of each delivery
-                # commit together, so none exists without the others.
-                await audit.record_many(conn, [
-                    audit.Entry("worker", "message.deliver", "message", str(mid), "sent",
-                                sent[mid].audit_detail())
-                    for mid in marked
-                ])
-            if on_wire:
-                await conn.execute(QUERIES.mark_on_wire, on_wire)
-        return len(marked)
+        evidence = sent.values()
+        marked: int = await self._db.fetchval(
+            QUERIES.record_progress, list(sent), [e.tls_version for e in evidence],
+            [e.cipher for e in evidence], [e.certificate_sha256 for e in evidence],
+            [e.verified_name for e in evidence],
+            [r.on_wire for r in reports if r.on_wire is not None],
+        )
+        return marked
+
+    async def _audit(self) -> None:
+        while True:
+            await asyncio.sleep(AUDIT_EVERY_SECONDS)
+            try:
+                await audit_deliveries(self._db)
+            except DATABASE_UNREACHABLE:
+                pass  # the next round, or the sweep, writes them
+
+
+async def audit_deliveries(db: asyncpg.Pool) -> int:
+    """Writes the audit records of recorded deliveries that have none yet; returns how many."""
+    written = 0
+    while True:
+        async with db.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(QUERIES.pending_delivery_audits, AUDIT_BATCH)
+            if not rows:
+                return written
+            await audit.record_many(conn, [
+                audit.Entry("worker", "message.deliver", "message", str(row["id"]), "sent",
+                            TransportEvidence(row["tls_version"], row["tls_cipher"],
+                                              row["tls_certificate_sha256"],
+                                              row["tls_verified_name"]).audit_detail())
+                for row in rows
+            ])
+            await conn.execute(QUERIES.clear_delivery_audits, [row["id"] for row in rows])
+        written += len(rows)
+        if len(rows) < AUDIT_BATCH:
+            return written

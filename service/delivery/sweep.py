@@ -1,7 +1,8 @@
 """The outbox sweep: recovers what Redis or a dead worker lost. Reclaims lapsed leases (counting
-those that may already have reached the relay), restarts stalled fan-out lanes, ends campaigns a
-dead worker left with nothing to send, and starts a delivery job whenever anything is due
-(retries come due this way too: none waits in Redis)."""
+those that may already have reached the relay), writes the delivery audit records a dead worker
+left pending, restarts stalled fan-out lanes, ends campaigns a dead worker left with nothing to
+send, and starts a delivery job whenever anything is due (retries come due this way too: none
+waits in Redis)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from arq.connections import ArqRedis
 
 from service.db.queries import QUERIES
 from service.db.queue import enqueue_deliver_due, enqueue_fan_out
+from service.delivery.recorder import audit_deliveries
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,7 @@ FANOUT_STALLED_SECONDS = 15.0
 
 async def sweep_outbox(db: asyncpg.Pool, redis: ArqRedis, queue: str) -> bool:
     possible_duplicates = await db.fetchval(QUERIES.reclaim_lost_sends)
+    await audit_deliveries(db)  # what a lost worker delivered and had not audited yet
     if possible_duplicates:
         log.warning("%d messages were on the wire when their worker was lost: they go out "
                     "again, with the same Message-ID", possible_duplicates)

@@ -41,12 +41,13 @@ RETURNING m.id, m.purpose, m.kind, m.subject, m.campaign_id, m.recipient_sealed,
           m.token_sealed, m.unsubscribe_sealed, m.attempts,
           extract(epoch FROM m.give_up_at - now())::float8 AS seconds_until_give_up;
 
--- name: mark-sent
--- One statement for what the SMTP sessions finished meanwhile (group commit). Each id ($1) comes
--- with its transport evidence ($2 to $5, in the same order), written with the status so that no
--- sent message lacks it. A row whose lease lapsed while this write waited out an outage, and that
--- no worker has claimed again, is still marked: that saves a re-send. Returns the ids it marked,
--- for their audit records.
+-- name: record-progress
+-- What the SMTP sessions report between two messages, for all of them at once (group commit),
+-- in one statement: the messages the relay took ($1, each with its transport evidence in $2 to
+-- $5, written with the status so that no sent message lacks it) and the messages about to go on
+-- the wire ($6, stamped: see reclaim-lost-sends). A row whose lease lapsed while this write
+-- waited out an outage, and that no worker has claimed again, is still marked: that saves a
+-- re-send. Returns the number marked sent; their audit records follow (delivery_audit_pending).
 WITH d AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
         AS d(id, tls_version, tls_cipher, tls_certificate_sha256, tls_verified_name)
@@ -54,7 +55,7 @@ WITH d AS (
     UPDATE messages m
     SET status = 'sent', sent_at = now(), updated_at = now(), token_sealed = NULL,
         unsubscribe_sealed = NULL, lease_until = NULL, last_error_class = NULL,
-        on_wire_since = NULL,
+        on_wire_since = NULL, delivery_audit_pending = true,
         tls_version = d.tls_version, tls_cipher = d.tls_cipher,
         tls_certificate_sha256 = d.tls_certificate_sha256, tls_verified_name = d.tls_verified_name
     FROM d
@@ -63,8 +64,22 @@ WITH d AS (
     RETURNING m.id
 ), e AS (
     INSERT INTO message_events (message_id, status) SELECT id, 'sent' FROM m
+), w AS (
+    UPDATE messages SET on_wire_since = now()
+    WHERE id = ANY($6::uuid[]) AND status = 'sending'
 )
-SELECT id FROM m;
+SELECT count(*) FROM m;
+
+-- name: pending-delivery-audits
+-- Deliveries whose audit record is still to be written, a batch at a time; SKIP LOCKED lets the
+-- recorder and the sweep (for a lost worker's) work side by side without writing one twice.
+SELECT id, tls_version, tls_cipher, tls_certificate_sha256, tls_verified_name
+FROM messages WHERE delivery_audit_pending
+ORDER BY id LIMIT $1
+FOR UPDATE SKIP LOCKED;
+
+-- name: clear-delivery-audits
+UPDATE messages SET delivery_audit_pending = false WHERE id = ANY($1::uuid[]);
 
 -- name: mark-retrying
 -- No deferred job goes to Redis: the outbox sweep enqueues the row once next_attempt_at passes,
@@ -122,15 +137,14 @@ WITH m AS (
 )
 SELECT count(*) FILTER (WHERE on_wire) FROM m;
 
--- name: mark-on-wire
--- Written, and committed, before the message's DATA goes out: see reclaim-lost-sends.
-UPDATE messages SET on_wire_since = now() WHERE id = ANY($1::uuid[]) AND status = 'sending';
-
 -- name: renew-leases
 -- The worker renews what it still holds every few seconds, so a short lease is enough and a
--- crashed worker's rows come back within seconds.
+-- crashed worker's rows come back within seconds. A row being recorded at this moment is skipped,
+-- not waited for: waiting could deadlock with the recording (which locks its rows in another
+-- order), and the next renewal is seconds away.
 UPDATE messages SET lease_until = now() + make_interval(secs => $2)
-WHERE id = ANY($1::uuid[]) AND status = 'sending';
+WHERE id IN (SELECT id FROM messages WHERE id = ANY($1::uuid[]) AND status = 'sending'
+             FOR UPDATE SKIP LOCKED);
 
 -- name: release-claims
 -- A stopping worker gives back what it claimed and never put on the wire, so the next worker
