@@ -1,10 +1,12 @@
 """What a PostgreSQL outage looks like from here, and how to ride one out.
 
-One list of the errors that mean "the database cannot be reached right now" (a restart, a
-failover, a network cut), as opposed to a query that is wrong: the API answers those with 503
-and ``Retry-After``, the worker retries its writes through them, and its jobs start again.
-asyncpg's whole ``InterfaceError`` family is left out on purpose: it also covers misuse of a
-connection, which no amount of waiting fixes.
+One test (``is_outage``) of the errors that mean "the database cannot be reached right now" (a
+restart, a failover, a network cut), as opposed to a query that is wrong: the API answers those
+with 503 and ``Retry-After``, the worker retries its writes through them, and its jobs start
+again. A connection the server closed mid-operation also shows up as asyncpg's
+``InternalClientError`` (its protocol left half-way) or as an ``InterfaceError`` saying the
+connection is closed; the rest of the ``InterfaceError`` family is misuse of a connection, which
+no amount of waiting fixes, and stays an error.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DATABASE_UNREACHABLE: tuple[type[BaseException], ...] = (
+_UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,  # class 08: the connection failed or was lost
     asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
     asyncpg.AdminShutdownError,  # 57P01: a fast or smart shutdown ended the session
@@ -39,8 +41,24 @@ _BACKOFF_FIRST = 0.05
 _BACKOFF_CAP = 1.0
 
 
+_CLOSED = ("connection is closed", "connection was closed")
+
+
 def is_outage(exc: BaseException) -> bool:
-    return isinstance(exc, DATABASE_UNREACHABLE)
+    """True for an outage, also when it surfaced as another error raised while handling one
+    (a transaction's rollback on a dead connection)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (*_UNREACHABLE, asyncpg.InternalClientError)):
+            return True
+        if isinstance(current, asyncpg.InterfaceError) and any(
+            words in str(current) for words in _CLOSED
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 async def persist(write: Callable[[], Awaitable[T]], what: str,
@@ -52,8 +70,8 @@ async def persist(write: Callable[[], Awaitable[T]], what: str,
     while True:
         try:
             return await write()
-        except DATABASE_UNREACHABLE as exc:
-            if time.monotonic() + delay > deadline:
+        except Exception as exc:
+            if not is_outage(exc) or time.monotonic() + delay > deadline:
                 raise
             log.warning("%s: database unreachable (%s); retrying", what, type(exc).__name__)
             await asyncio.sleep(delay)

@@ -89,9 +89,11 @@ class _Run:
         self.recorder = recorder
         self.sessions: list[asyncio.Task[None]] = []
         self.feed: asyncio.Queue[Item | None] = asyncio.Queue()
-        # Set by a session that leaves the feed short: time to claim more.
+        # Set by a session that leaves the feed short: time to claim more. Half a batch ahead,
+        # so the sessions never wait for a claim.
         self.hungry = asyncio.Event()
-        self.low_water = sender.settings.smtp_pool_size
+        self.low_water = max(sender.settings.smtp_pool_size,
+                             claim_batch(sender.settings.smtp_max_rate) // 2)
         self.claiming: asyncio.Task[Claimed] | None = None
         self.campaigns: set[uuid.UUID] = set()
 
@@ -101,7 +103,15 @@ class _Run:
         try:
             unfinished = await self._claim_until(deadline)
             self._close_feed()
-            await asyncio.gather(*self.sessions)
+            await asyncio.wait(self.sessions, return_when=asyncio.FIRST_EXCEPTION)
+            failed = [error for session in self.sessions
+                      if session.done() and not session.cancelled()
+                      and (error := session.exception()) is not None]
+            if failed:
+                # The others finish the message they have on the wire and record it, rather
+                # than be cut off mid-send and send it again after their lease.
+                await self._stop()
+                raise failed[0]
         except asyncio.CancelledError:
             await self._stop()
             raise
@@ -182,11 +192,15 @@ class _Run:
             if envelope is None:
                 lease.let_go(mid)
                 continue
-            await recorder.report(taken, mid)
+            # Committed before this message's DATA, overlapped with its MAIL and RCPT.
+            reported = asyncio.ensure_future(recorder.report(taken, mid))
+            try:
+                evidence = await sender.transmit(row, envelope, reported)
+            finally:
+                await reported  # also when the send failed before DATA
             if taken is not None:
                 lease.let_go(taken[0])
             taken = None
-            evidence = await sender.transmit(row, envelope)
             if evidence is None:
                 lease.let_go(mid)  # the failure is recorded
             else:
@@ -202,8 +216,8 @@ class _Run:
             self.feed.put_nowait(None)
 
     async def _stop(self) -> None:
-        """Shutdown (SIGTERM, a deploy): what is on the wire goes out and is recorded; what was
-        claimed and not started is given back at once."""
+        """Shutdown (SIGTERM, a deploy), or a session that failed: what is on the wire goes out
+        and is recorded; what was claimed and not started is given back at once."""
         waiting: list[uuid.UUID] = []
         while not self.feed.empty():
             item = self.feed.get_nowait()

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterable
 
 import asyncpg
 
-from service.db.outage import DATABASE_UNREACHABLE
+from service.db.outage import is_outage
 from service.db.queries import QUERIES
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,9 @@ class Lease:
                 try:
                     await self._db.execute(QUERIES.renew_leases, list(self._held), LEASE_SECONDS)
                     break
-                except DATABASE_UNREACHABLE as exc:
+                except Exception as exc:
+                    if not is_outage(exc):
+                        raise
                     log.warning("lease renewal: database unreachable (%s); retrying",
                                 type(exc).__name__)
                     await asyncio.sleep(RENEW_RETRY_SECONDS)

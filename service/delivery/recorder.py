@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from service import audit
-from service.db.outage import DATABASE_UNREACHABLE, persist
+from service.db.outage import is_outage, persist
 from service.db.queries import QUERIES
 from service.delivery.smtp import TransportEvidence
 
@@ -74,8 +74,11 @@ class Recorder:
             for _, done in self._waiting:  # only when the run itself was torn down
                 done.cancel()
             # What this run delivered is audited before it ends (the sweep would, later).
-            with contextlib.suppress(*DATABASE_UNREACHABLE):
+            try:
                 await persist(functools.partial(audit_deliveries, self._db), "auditing", 5)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
 
     async def _run(self) -> None:
         while True:
@@ -111,8 +114,10 @@ class Recorder:
             await asyncio.sleep(AUDIT_EVERY_SECONDS)
             try:
                 await audit_deliveries(self._db)
-            except DATABASE_UNREACHABLE:
-                pass  # the next round, or the sweep, writes them
+            except Exception as exc:
+                # After an outage, the next round (or the sweep) writes them.
+                if not is_outage(exc):
+                    raise
 
 
 async def audit_deliveries(db: asyncpg.Pool) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 
 import asyncpg
@@ -141,13 +142,15 @@ class Sender:
         message's id (the index key, which no rotation changes)."""
         return self.settings.keyring.mac(b"message-id", mid.bytes)[:16].hex()
 
-    async def transmit(self, row: asyncpg.Record, envelope: Envelope) -> TransportEvidence | None:
+    async def transmit(self, row: asyncpg.Record, envelope: Envelope,
+                       before_data: Awaitable[None] | None = None) -> TransportEvidence | None:
         """Hands the email to the relay at the relay's rate; the session's evidence when the
-        relay took it, else None and the failure is recorded."""
+        relay took it, else None and the failure is recorded. ``before_data``: see
+        ``SmtpPool.send``."""
         if self.relay_rate is not None:
             await self.relay_rate.wait_turn()
         try:
-            return await self.smtp.send(envelope)
+            return await self.smtp.send(envelope, before_data)
         except DeliveryError as exc:
             await self._record_failure(row, exc)
             return None

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import re
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -161,15 +161,19 @@ class SmtpPool:
         self._idle: list[Session] = []
         self._slots = asyncio.Semaphore(config.pool_size)
 
-    async def send(self, envelope: Envelope) -> TransportEvidence:
+    async def send(self, envelope: Envelope,
+                   before_data: Awaitable[None] | None = None) -> TransportEvidence:
         """Delivers one message or raises DeliveryError; returns how the session that took it was
-        protected. A stale pooled session gets one redo."""
+        protected. A stale pooled session gets one redo. ``before_data`` is awaited after RCPT
+        and before DATA (the only command that can deliver): the worker's record of the
+        session's progress commits there, overlapped with MAIL and RCPT."""
         async with self._slots:
             for fresh in (False, True):
                 async with self._session(fresh) as session:
                     client = session.client
                     try:
-                        await _transaction(client, envelope, self._config.requiretls)
+                        await _transaction(client, envelope, self._config.requiretls,
+                                           before_data)
                         return session.evidence
                     except aiosmtplib.SMTPResponseException as exc:
                         await _reset(client)
@@ -192,10 +196,21 @@ class SmtpPool:
                 break
         if session is None:
             session = await open_connection(self._config, self._context)
+        # Clean: the transaction ended, by the relay's 250 or by a refusal followed by RSET.
+        # Anything else (a cancelled send, an unexpected error) leaves the session's state
+        # unknown, and the next message must not inherit it: a relay answering its MAIL with
+        # "503 bad sequence" would fail that message for good.
+        clean = False
         try:
             yield session
+            clean = True
+        except DeliveryError:
+            clean = True
+            raise
         finally:
-            if session.client.is_connected:
+            if not clean:
+                session.client.close()
+            elif session.client.is_connected:
                 self._idle.append(session)
 
     async def close(self) -> None:
@@ -213,7 +228,8 @@ def _mailbox(address: str) -> bytes:
     return b"<" + address.encode("ascii") + b">"
 
 
-async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope, requiretls: str) -> None:
+async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope, requiretls: str,
+                       before_data: Awaitable[None] | None) -> None:
     """MAIL, RCPT and DATA for one recipient. ``sendmail`` would parse each address four times
     (an eighth of the worker's time at volume) and scan the whole message once more for SIZE:
     our addresses are already checked plain ASCII ones (core/addresses.py), and the composer
@@ -231,6 +247,8 @@ async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope, requiretls: 
     reply = await client.execute_command(b"RCPT", b"TO:" + _mailbox(envelope.recipient))
     if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
         raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, "")
+    if before_data is not None:
+        await before_data
     await client.data(envelope.data)
 
 

@@ -10,7 +10,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core.problems import Problem, response, unavailable
-from service.db.outage import DATABASE_UNREACHABLE, RETRY_AFTER_SECONDS
+from service.db.outage import RETRY_AFTER_SECONDS, is_outage
 from service.http.prometheus import RequestStats
 
 access_log = logging.getLogger("service.access")
@@ -129,13 +129,14 @@ class CatchAll:
             await self.app(scope, receive, send_tracking)
         except ClientDisconnect:
             return  # the client left mid-body: there is no one to answer
-        except DATABASE_UNREACHABLE as exc:
-            # Nothing was accepted, and asking again shortly will work: say so (RFC 9110 503).
-            log.warning("database unreachable (%s) on %s %s", type(exc).__name__,
-                        scope["method"], self.redact(scope["path"]))
-            if not started:
-                await response(unavailable(RETRY_AFTER_SECONDS))(scope, receive, send)
         except Exception as exc:  # the last line of defence, by design
+            if is_outage(exc):
+                # Asking again shortly will work: say so (RFC 9110 503).
+                log.warning("database unreachable (%s) on %s %s", type(exc).__name__,
+                            scope["method"], self.redact(scope["path"]))
+                if not started:
+                    await response(unavailable(RETRY_AFTER_SECONDS))(scope, receive, send)
+                return
             log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"],
                       self.redact(scope["path"]))
             if not started:

@@ -24,7 +24,7 @@ from arq.worker import func
 from service import engagement
 from service.campaigns import fan_out
 from service.core.config import Settings
-from service.db.outage import DATABASE_UNREACHABLE, RETRY_AFTER_SECONDS
+from service.db.outage import RETRY_AFTER_SECONDS, is_outage
 from service.db.pool import create_db_pool
 from service.db.queries import QUERIES
 from service.db.queue import (
@@ -82,7 +82,9 @@ async def _retried_on_outage() -> AsyncIterator[None]:
     failing for good: the outbox still holds its work."""
     try:
         yield
-    except DATABASE_UNREACHABLE as exc:
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
         raise Retry(defer=RETRY_AFTER_SECONDS) from exc
 
 
@@ -113,7 +115,9 @@ async def sweep(ctx: dict[str, Any]) -> bool:
     w = _context(ctx)
     try:
         return await sweep_outbox(w.db, w.redis, w.settings.queue_name)
-    except DATABASE_UNREACHABLE as exc:
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
         # The next sweep is five seconds away; an outage is not worth a traceback.
         log.warning("sweep skipped: database unreachable (%s)", type(exc).__name__)
         return False
