@@ -33,12 +33,15 @@ RESTART_SECONDS = 1.0
 async def serve(settings: Settings, *, burst: bool = False) -> None:
     beating = asyncio.create_task(heartbeat.beat(Path(settings.worker_heartbeat_file)))
     stopping = asyncio.Event()
-    current: list[Worker] = []
+    current: list[asyncio.Task[None]] = []
 
     def stop(signum: int) -> None:
+        # Only the poll loop: arq's close() then cancels the jobs, once, and waits for them (the
+        # delivery job sends what is on the wire; a second cancel would cut that short).
+        log.info("stopping on %s", signal.Signals(signum).name)
         stopping.set()
-        for worker in current:
-            worker.handle_sig(signal.Signals(signum))
+        for running in current:
+            running.cancel()
 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -46,9 +49,10 @@ async def serve(settings: Settings, *, burst: bool = False) -> None:
     try:
         while not stopping.is_set():
             worker = build_worker(settings, burst=burst, handle_signals=False)
-            current[:] = [worker]
+            running = asyncio.create_task(worker.async_run())
+            current[:] = [running]
             try:
-                await worker.async_run()
+                await running
                 return  # a burst ran out of work
             except asyncio.CancelledError:
                 if not stopping.is_set():
