@@ -20,8 +20,8 @@ from service.devtools.relay import Mailbox
 from tests.conftest import empty_redis, run_worker
 from tests.helpers import auth, parse_mail, send
 
-LOST = ("UPDATE messages SET status = 'sending', lease_until = now() - interval '1 s', "
-        "on_wire_since = {on_wire} WHERE id = $1")
+LOST = "UPDATE messages SET status = 'sending', lease_until = now() - interval '1 s' WHERE id = $1"
+ON_WIRE = "INSERT INTO wire_sessions (id, message_id) VALUES (gen_random_uuid(), $1)"
 
 
 async def possible_duplicates(client: httpx.AsyncClient, admin_key: str) -> float:
@@ -33,10 +33,10 @@ async def possible_duplicates(client: httpx.AsyncClient, admin_key: str) -> floa
     raise AssertionError("no hipaa_mail_possible_duplicates_total in /metrics")
 
 
-@pytest.mark.parametrize(("on_wire", "counted"), [("now()", 1), ("NULL", 0)])
+@pytest.mark.parametrize(("on_wire", "counted"), [(True, 1), (False, 0)])
 async def test_a_message_whose_worker_was_lost_goes_out_again_with_the_same_message_id(
     client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
-    app: Starlette, redis_client: aioredis.Redis, on_wire: str, counted: int,
+    app: Starlette, redis_client: aioredis.Redis, on_wire: bool, counted: int,
 ) -> None:
     message_id = (await send(client, keys["sender"])).json()["id"]
     db = app.state.resources.db
@@ -47,7 +47,9 @@ async def test_a_message_whose_worker_was_lost_goes_out_again_with_the_same_mess
     # kept, lease lapsed, and stamped on the wire (the relay may have it) or not (it never left).
     await db.execute("UPDATE messages SET token_sealed = $2 WHERE id = $1",
                      uuid.UUID(message_id), token)
-    await db.execute(LOST.format(on_wire=on_wire), uuid.UUID(message_id))
+    await db.execute(LOST, uuid.UUID(message_id))
+    if on_wire:
+        await db.execute(ON_WIRE, uuid.UUID(message_id))
     await empty_redis(redis_client)
     await run_worker(settings)
 
@@ -81,12 +83,13 @@ async def test_a_recording_that_arrives_after_the_sweep_reclaimed_the_row_saves_
     db = app.state.resources.db
     # A worker put it on the wire, then lost the database for longer than its lease; the sweep
     # made the row due again before that worker's recording got through.
-    await db.execute(LOST.format(on_wire="now()"), message_id)
+    await db.execute(LOST, message_id)
+    await db.execute(ON_WIRE, message_id)
     assert await db.fetchval(QUERIES.reclaim_lost_sends) == 1
     evidence = TransportEvidence("TLSv1.3", "TLS_AES_256_GCM_SHA384", "ab" * 32, "localhost")
     recorder = Recorder(db)
     async with recorder.running():
-        await recorder.report((message_id, evidence), None)
+        await recorder.report(uuid.uuid4(), (message_id, evidence), None)
     assert recorder.recorded == 1
 
     await empty_redis(redis_client)

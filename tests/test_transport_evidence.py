@@ -101,7 +101,7 @@ async def test_evidence_is_written_by_the_sent_mark_itself(
     # A mark that finds the row no longer 'sending' (its lease went to another worker) writes
     # nothing and returns nothing, so no audit record claims it.
     marked = await db.fetchval(QUERIES.record_progress, [uuid.UUID(sent_id)], ["TLSv1.3"],
-                               ["X"], ["0" * 64], ["relay.test"], [])
+                               ["X"], ["0" * 64], ["relay.test"], [], [])
     assert marked == 0
     assert (await db.fetchrow("SELECT tls_cipher FROM messages WHERE id = $1",
                               uuid.UUID(sent_id)))["tls_cipher"] != "X"

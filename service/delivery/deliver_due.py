@@ -171,16 +171,17 @@ class _Run:
         recorded; it is reported with the next message put on the wire, or alone when there is
         no next one yet."""
         sender, recorder, lease = self.sender, self.recorder, self.lease
+        me = uuid.uuid4()  # this session's row in wire_sessions
         taken: tuple[uuid.UUID, TransportEvidence] | None = None
         while True:
             if taken is not None and self.feed.empty():
-                await self._record_alone(taken)
+                await self._record_alone(me, taken)
                 taken = None
             item = await self.feed.get()
             if self.feed.qsize() <= self.low_water:
                 self.hungry.set()
             if item is None:
-                await self._record_alone(taken)
+                await self._record_alone(me, taken)
                 return
             row, verdict = item
             mid: uuid.UUID = row["id"]
@@ -193,7 +194,7 @@ class _Run:
                 lease.let_go(mid)
                 continue
             # Committed before this message's DATA, overlapped with its MAIL and RCPT.
-            reported = asyncio.ensure_future(recorder.report(taken, mid))
+            reported = asyncio.ensure_future(recorder.report(me, taken, mid))
             try:
                 evidence = await sender.transmit(row, envelope, reported)
             finally:
@@ -206,9 +207,10 @@ class _Run:
             else:
                 taken = (mid, evidence)
 
-    async def _record_alone(self, taken: tuple[uuid.UUID, TransportEvidence] | None) -> None:
+    async def _record_alone(self, session: uuid.UUID,
+                            taken: tuple[uuid.UUID, TransportEvidence] | None) -> None:
         if taken is not None:
-            await self.recorder.report(taken, None)
+            await self.recorder.report(session, taken, None)
             self.lease.let_go(taken[0])
 
     def _close_feed(self) -> None:

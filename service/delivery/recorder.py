@@ -2,16 +2,17 @@
 
 Each session reports two things between two messages: the message the relay just took (to be
 marked sent, with its transport evidence) and the message it is about to put on the wire
-(stamped, so a crash can be told apart from a row never sent). A session waits for its report to
+(``wire_sessions``, so that after a crash a re-send that may duplicate is told apart from a row
+never sent). A session waits for its report to
 commit before it sends, so at any instant a session has at most one message the relay may have
 taken that PostgreSQL does not know about: after a crash, at most one re-send per open SMTP
 session. Reports that arrive while a commit is under way share the next one, and a commit is a
 single statement: one round trip for every session's progress.
 
-The audit record of each delivery is appended from the row itself, a batch at a time
-(``audit_deliveries``): the sent mark flags the row, the batch clears the flag in the transaction
-that writes the records. A worker lost in between leaves the flags for the sweep, so a delivery
-never goes unaudited, and the hash chain's lock is taken once per batch, not per message.
+The audit record of each delivery is appended a batch at a time (``audit_deliveries``): the sent
+mark queues the message (``delivery_audit_queue``), and the batch writes the records and empties
+the queue in one transaction. A worker lost in between leaves the queue to the sweep, so a
+delivery never goes unaudited, and the hash chain's lock is taken once a batch, not a message.
 
 A write that meets a database outage is retried (``db/outage.persist``), never dropped: the
 rows stay leased meanwhile (``lease.py``), so nothing is sent twice across a restart.
@@ -39,6 +40,7 @@ AUDIT_EVERY_SECONDS = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Report:
+    session: uuid.UUID
     sent: tuple[uuid.UUID, TransportEvidence] | None
     on_wire: uuid.UUID | None
 
@@ -48,16 +50,18 @@ class Recorder:
         self._db = db
         self._waiting: list[tuple[Report, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
+        self._sessions: set[uuid.UUID] = set()
         self.recorded = 0
 
-    async def report(self, sent: tuple[uuid.UUID, TransportEvidence] | None,
+    async def report(self, session: uuid.UUID, sent: tuple[uuid.UUID, TransportEvidence] | None,
                      on_wire: uuid.UUID | None) -> None:
         """Returns once the report is committed; raises if the database stayed out of reach
         longer than ``persist`` waits."""
         if sent is None and on_wire is None:
             return
+        self._sessions.add(session)
         done = asyncio.get_running_loop().create_future()
-        self._waiting.append((Report(sent, on_wire), done))
+        self._waiting.append((Report(session, sent, on_wire), done))
         self._wake.set()
         # Shielded: a cancelled session still gets its report written.
         await asyncio.shield(done)
@@ -73,9 +77,12 @@ class Recorder:
             await asyncio.gather(*tasks, return_exceptions=True)
             for _, done in self._waiting:  # only when the run itself was torn down
                 done.cancel()
-            # What this run delivered is audited before it ends (the sweep would, later).
+            # What this run delivered is audited before it ends (the sweep would, later), and its
+            # sessions are closed.
             try:
                 await persist(functools.partial(audit_deliveries, self._db), "auditing", 5)
+                await persist(functools.partial(self._db.execute, QUERIES.end_wire_sessions,
+                                                list(self._sessions)), "ending sessions", 5)
             except Exception as exc:
                 if not is_outage(exc):
                     raise
@@ -105,7 +112,7 @@ class Recorder:
             QUERIES.record_progress, list(sent), [e.tls_version for e in evidence],
             [e.cipher for e in evidence], [e.certificate_sha256 for e in evidence],
             [e.verified_name for e in evidence],
-            [r.on_wire for r in reports if r.on_wire is not None],
+            [r.session for r in reports], [r.on_wire for r in reports],
         )
         return marked
 

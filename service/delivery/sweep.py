@@ -21,10 +21,13 @@ log = logging.getLogger(__name__)
 # A fan-out job beats (a batch) every few hundred milliseconds; this long without a beat, its
 # job is gone and the sweep starts another from the checkpoint.
 FANOUT_STALLED_SECONDS = 15.0
+# A session row untouched this long, whose message is not being sent, belonged to a dead worker.
+DEAD_SESSION_SECONDS = 600.0
 
 
 async def sweep_outbox(db: asyncpg.Pool, redis: ArqRedis, queue: str) -> bool:
     possible_duplicates = await db.fetchval(QUERIES.reclaim_lost_sends)
+    await db.execute(QUERIES.forget_dead_wire_sessions, DEAD_SESSION_SECONDS)
     await audit_deliveries(db)  # what a lost worker delivered and had not audited yet
     if possible_duplicates:
         log.warning("%d messages were on the wire when their worker was lost: they go out "

@@ -27,7 +27,7 @@ FROM messages WHERE id = $1 AND api_key_id = $2;
 -- machines claim side by side without waiting on, or sending, each other's rows; a duplicate job
 -- simply finds nothing due. Walks the partial index messages_due in next_attempt_at order.
 UPDATE messages m
-SET status = 'sending', attempts = m.attempts + 1, on_wire_since = NULL,
+SET status = 'sending', attempts = m.attempts + 1,
     lease_until = now() + make_interval(secs => $2), updated_at = now()
 FROM (
     SELECT id FROM messages
@@ -44,10 +44,10 @@ RETURNING m.id, m.purpose, m.kind, m.subject, m.campaign_id, m.recipient_sealed,
 -- name: record-progress
 -- What the SMTP sessions report between two messages, for all of them at once (group commit),
 -- in one statement: the messages the relay took ($1, each with its transport evidence in $2 to
--- $5, written with the status so that no sent message lacks it) and the messages about to go on
--- the wire ($6, stamped: see reclaim-lost-sends). A row whose lease lapsed while this write
+-- $5, written with the status so that no sent message lacks it), and what each reporting session
+-- ($6) puts on the wire next ($7, NULL for nothing). A row whose lease lapsed while this write
 -- waited out an outage, and that no worker has claimed again, is still marked: that saves a
--- re-send. Returns the number marked sent; their audit records follow (delivery_audit_pending).
+-- re-send. Returns the number marked sent; their audit records follow (delivery_audit_queue).
 WITH d AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
         AS d(id, tls_version, tls_cipher, tls_certificate_sha256, tls_verified_name)
@@ -55,7 +55,6 @@ WITH d AS (
     UPDATE messages m
     SET status = 'sent', sent_at = now(), updated_at = now(), token_sealed = NULL,
         unsubscribe_sealed = NULL, lease_until = NULL, last_error_class = NULL,
-        on_wire_since = NULL, delivery_audit_pending = true,
         tls_version = d.tls_version, tls_cipher = d.tls_cipher,
         tls_certificate_sha256 = d.tls_certificate_sha256, tls_verified_name = d.tls_verified_name
     FROM d
@@ -64,22 +63,29 @@ WITH d AS (
     RETURNING m.id
 ), e AS (
     INSERT INTO message_events (message_id, status) SELECT id, 'sent' FROM m
+), a AS (
+    INSERT INTO delivery_audit_queue (message_id) SELECT id FROM m ON CONFLICT DO NOTHING
 ), w AS (
-    UPDATE messages SET on_wire_since = now()
-    WHERE id = ANY($6::uuid[]) AND status = 'sending'
+    INSERT INTO wire_sessions (id, message_id)
+    SELECT * FROM unnest($6::uuid[], $7::uuid[])
+    ON CONFLICT (id) DO UPDATE SET message_id = excluded.message_id, touched_at = now()
 )
 SELECT count(*) FROM m;
 
+-- name: end-wire-sessions
+DELETE FROM wire_sessions WHERE id = ANY($1::uuid[]);
+
 -- name: pending-delivery-audits
--- Deliveries whose audit record is still to be written, a batch at a time; SKIP LOCKED lets the
--- recorder and the sweep (for a lost worker's) work side by side without writing one twice.
-SELECT id, tls_version, tls_cipher, tls_certificate_sha256, tls_verified_name
-FROM messages WHERE delivery_audit_pending
-ORDER BY id LIMIT $1
-FOR UPDATE SKIP LOCKED;
+-- A batch of deliveries still to be audited; SKIP LOCKED lets the recorder and the sweep (for a
+-- lost worker's) work side by side without writing one twice.
+SELECT q.message_id AS id, m.tls_version, m.tls_cipher, m.tls_certificate_sha256,
+       m.tls_verified_name
+FROM delivery_audit_queue q JOIN messages m ON m.id = q.message_id
+ORDER BY q.message_id LIMIT $1
+FOR UPDATE OF q SKIP LOCKED;
 
 -- name: clear-delivery-audits
-UPDATE messages SET delivery_audit_pending = false WHERE id = ANY($1::uuid[]);
+DELETE FROM delivery_audit_queue WHERE message_id = ANY($1::uuid[]);
 
 -- name: mark-retrying
 -- No deferred job goes to Redis: the outbox sweep enqueues the row once next_attempt_at passes,
@@ -87,7 +93,7 @@ UPDATE messages SET delivery_audit_pending = false WHERE id = ANY($1::uuid[]);
 WITH m AS (
     UPDATE messages
     SET status = 'retrying', next_attempt_at = now() + make_interval(secs => $2),
-        last_error_class = $3, lease_until = NULL, on_wire_since = NULL, updated_at = now()
+        last_error_class = $3, lease_until = NULL, updated_at = now()
     WHERE id = $1 AND status = 'sending'
     RETURNING id
 )
@@ -98,7 +104,7 @@ INSERT INTO message_events (message_id, status, error_class) SELECT id, 'retryin
 WITH m AS (
     UPDATE messages
     SET status = 'failed', last_error_class = $2, token_sealed = NULL, unsubscribe_sealed = NULL,
-        lease_until = NULL, on_wire_since = NULL, updated_at = now()
+        lease_until = NULL, updated_at = now()
     WHERE id = $1 AND status = 'sending'
     RETURNING id
 )
@@ -109,7 +115,7 @@ INSERT INTO message_events (message_id, status, error_class) SELECT id, 'failed'
 WITH m AS (
     UPDATE messages
     SET status = 'rejected', last_error_class = $2, token_sealed = NULL,
-        unsubscribe_sealed = NULL, lease_until = NULL, on_wire_since = NULL, updated_at = now()
+        unsubscribe_sealed = NULL, lease_until = NULL, updated_at = now()
     WHERE id = $1 AND status = 'sending'
     RETURNING id
 )
@@ -117,25 +123,34 @@ INSERT INTO message_events (message_id, status, error_class) SELECT id, 'rejecte
 
 -- name: reclaim-lost-sends
 -- A worker died or lost the database for longer than its lease: make its rows due again. Only a
--- row stamped on the wire may already have been taken by the relay, so only those can go out
--- twice; they are counted (possible_duplicates). Returns that count.
+-- row some session had on the wire (wire_sessions) may already have been taken by the relay, so
+-- only those can go out twice; they are counted (possible_duplicates). Returns that count.
 WITH m AS (
     UPDATE messages
-    SET status = 'retrying', next_attempt_at = now(), lease_until = NULL, on_wire_since = NULL,
+    SET status = 'retrying', next_attempt_at = now(), lease_until = NULL,
         last_error_class = 'worker_lost', updated_at = now()
-    FROM (SELECT id, on_wire_since FROM messages
+    FROM (SELECT id FROM messages
           WHERE status = 'sending' AND lease_until < now() FOR UPDATE SKIP LOCKED) lost
     WHERE messages.id = lost.id
-    RETURNING messages.id, lost.on_wire_since IS NOT NULL AS on_wire
+    RETURNING messages.id,
+              EXISTS (SELECT 1 FROM wire_sessions w WHERE w.message_id = lost.id) AS on_wire
 ), e AS (
     INSERT INTO message_events (message_id, status, error_class)
     SELECT id, 'retrying', 'worker_lost' FROM m
+), w AS (
+    DELETE FROM wire_sessions WHERE message_id IN (SELECT id FROM m)
 ), c AS (
     INSERT INTO delivery_counters (name, value)
     SELECT 'possible_duplicates', count(*) FROM m WHERE on_wire HAVING count(*) > 0
     ON CONFLICT (name) DO UPDATE SET value = delivery_counters.value + excluded.value
 )
 SELECT count(*) FILTER (WHERE on_wire) FROM m;
+
+-- name: forget-dead-wire-sessions
+-- Sessions of workers that died: nothing of theirs is 'sending' any more (reclaimed or done).
+DELETE FROM wire_sessions w
+WHERE touched_at < now() - make_interval(secs => $1)
+  AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = w.message_id AND m.status = 'sending');
 
 -- name: renew-leases
 -- The worker renews what it still holds every few seconds, so a short lease is enough and a
@@ -152,7 +167,8 @@ WHERE id IN (SELECT id FROM messages WHERE id = ANY($1::uuid[]) AND status = 'se
 UPDATE messages
 SET status = CASE WHEN attempts <= 1 THEN 'queued' ELSE 'retrying' END,
     attempts = greatest(attempts - 1, 0), lease_until = NULL, updated_at = now()
-WHERE id = ANY($1::uuid[]) AND status = 'sending' AND on_wire_since IS NULL;
+WHERE id = ANY($1::uuid[]) AND status = 'sending'
+  AND NOT EXISTS (SELECT 1 FROM wire_sessions w WHERE w.message_id = messages.id);
 
 -- name: possible-duplicates
 SELECT coalesce((SELECT value FROM delivery_counters WHERE name = 'possible_duplicates'), 0);
