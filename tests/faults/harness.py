@@ -95,11 +95,12 @@ class PgCluster:
         if not self.running():
             self.start()
 
-    def restart(self) -> float:
-        """Fast stop (connections cut, nothing waited for) and start; returns the seconds the
-        server was away."""
+    def restart(self, down_seconds: float = 2.0) -> float:
+        """Fast stop (connections cut, nothing waited for), ``down_seconds`` with nothing
+        listening, and start; returns the seconds the server was away."""
         began = time.monotonic()
         self.stop()
+        time.sleep(down_seconds)
         self.start()
         return time.monotonic() - began
 
@@ -485,15 +486,24 @@ async def post_reminder(client: httpx.AsyncClient, key: str, address: str) -> Ou
 
 
 async def post_many(base: str, key: str, addresses: list[str], concurrency: int = 20,
-                    outcomes: list[Outcome] | None = None) -> list[Outcome]:
+                    outcomes: list[Outcome] | None = None,
+                    honour_retry_after: bool = False) -> list[Outcome]:
     """Posts a reminder to each address, ``concurrency`` at a time; ``outcomes`` (appended to
-    as answers come) lets a caller watch the progress."""
+    as answers come) lets a caller watch the progress. ``honour_retry_after``: as a careful
+    client does, a 503 with Retry-After is asked again after that long, with the same
+    Idempotency-Key (every answer is kept in ``outcomes``)."""
     queue = list(reversed(addresses))
     outcomes = [] if outcomes is None else outcomes
 
     async def lane(client: httpx.AsyncClient) -> None:
         while queue:
-            outcomes.append(await post_reminder(client, key, queue.pop()))
+            address = queue.pop()
+            while True:
+                outcome = await post_reminder(client, key, address)
+                outcomes.append(outcome)
+                if not (honour_retry_after and outcome.status == 503 and outcome.retry_after):
+                    break
+                await asyncio.sleep(float(outcome.retry_after))
 
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, timeout=15, limits=limits) as client:
