@@ -1,4 +1,5 @@
-"""``python -m service worker``: the arq worker, kept running through Redis outages.
+"""``python -m service worker``: the arq worker, kept running through Redis and PostgreSQL
+outages.
 
 arq stops its worker when Redis goes away (its poll raises) and refuses to start without it. A
 process that exits then is restarted by its supervisor with a growing back-off (Kubernetes'
@@ -22,6 +23,7 @@ from arq import Worker
 from redis.exceptions import RedisError
 
 from service.core.config import Settings
+from service.db.outage import is_outage
 from service.worker import heartbeat
 from service.worker.jobs import build_worker, shutdown
 
@@ -57,9 +59,13 @@ async def serve(settings: Settings, *, burst: bool = False) -> None:
             except asyncio.CancelledError:
                 if not stopping.is_set():
                     raise
-            except (OSError, RedisError) as exc:
-                log.warning("Redis unreachable (%s); the worker starts again in %.0f s",
-                            type(exc).__name__, RESTART_SECONDS)
+            except Exception as exc:
+                # Start-up needs PostgreSQL too: a worker started during a database restart
+                # waits for it the same way.
+                if not (isinstance(exc, RedisError) or is_outage(exc)):
+                    raise
+                log.warning("Redis or PostgreSQL unreachable (%s); the worker starts again in "
+                            "%.0f s", type(exc).__name__, RESTART_SECONDS)
             finally:
                 await _close(worker)
             with contextlib.suppress(TimeoutError):

@@ -127,3 +127,32 @@ async def _first_accept(svc: Service, since: float, limit: float,
             await asyncio.sleep(0.2)
     return None
 
+
+
+async def test_a_worker_started_while_postgres_is_down_waits_for_it(
+    svc: Service, pg: PgCluster,
+) -> None:
+    """A worker (re)started during a database restart does not exit and crash-loop: it starts
+    its arq worker again every second and delivers once PostgreSQL is back."""
+    svc.start_api()
+    outcomes = await post_many(svc.base, svc.keys["sender"], addresses("pgdown", 100))
+    accepted = {o.address for o in outcomes if o.status == 202}
+    assert len(accepted) == len(outcomes), f"{answers(outcomes)}\n{svc.report()}"
+    await asyncio.to_thread(pg.stop)
+    try:
+        svc.start_worker()
+        await asyncio.sleep(3)
+        alive = svc.worker is not None and svc.worker.poll() is None
+    finally:
+        await asyncio.to_thread(pg.start)
+    back = time.monotonic()
+    recover = await wait_delivered(svc.relay.mailbox, accepted, back, 60)
+    figures = tally(svc.relay.mailbox, accepted)
+    line = figures.line("worker_started_without_postgres", recover, worker_alive=alive)
+    record(line)
+    verdict(svc, line, [
+        (alive, "the worker process was still running after 3 s without PostgreSQL"),
+        (figures.lost == 0, "lost == 0"),
+        (recover is not None, "all delivered within 60 s of PostgreSQL's return"),
+        (figures.duplicates == 0, "duplicates == 0"),
+    ])

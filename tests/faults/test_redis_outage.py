@@ -91,7 +91,9 @@ async def test_redis_lost_while_running(svc: Service, redis_server: RedisServer)
         (len(accepted) == len(outcomes), "every accept answered 202, during the outage too"),
         (figures.lost == 0, "lost == 0"),
         (recover is not None, "all delivered within 60 s of Redis' return"),
-        # The worker's arq loop stops with Redis; its delivery job finishes what is on the wire.
+        # The worker's arq loop stops with Redis; its delivery job finishes what is on the wire,
+        # and the process starts a fresh one when Redis is back, with no supervisor's help.
         (figures.duplicates == 0, "duplicates == 0"),
+        (svc.worker_restarts == 0, "the worker process lived through the outage"),
         (figures.unexpected == 0, "unexpected == 0"),
     ])
