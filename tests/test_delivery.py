@@ -291,3 +291,21 @@ async def test_a_relay_rate_spaces_sends_across_workers_and_without_it_they_burs
     # 21 slots' worth, plus what a late send (up to 250 ms on a busy machine) bunches into it.
     for start in times:
         assert sum(1 for t in times if start <= t < start + 1.0) <= 26
+
+
+async def test_content_lines_that_start_with_a_dot_arrive_whole(
+    relay: int, mailbox: Mailbox, pki: CertFiles,
+) -> None:
+    """The worker writes DATA's content itself (to overlap its record with DATA's reply), so it
+    dot-stuffs as SMTP.data() would: a line of one dot must not end the message early."""
+    from service.delivery.compose import Envelope
+    from service.delivery.smtp import RelayConfig, SmtpPool
+
+    data = (b"From: a@clinic.test\r\nTo: b@example.org\r\nSubject: s\r\n\r\n"
+            b".leading dot\r\n.\r\nafter a lone dot\r\n..two\r\n")
+    pool = SmtpPool(RelayConfig("127.0.0.1", relay, "starttls", ca_file=str(pki.ca_cert)))
+    try:
+        await pool.send(Envelope("a@clinic.test", "b@example.org", data))
+    finally:
+        await pool.close()
+    assert mailbox.messages[0][2].replace(b"\r\n", b"\n") == data.replace(b"\r\n", b"\n")

@@ -3,9 +3,10 @@ message as soon as the relay takes it.
 
 A run feeds claimed rows to one task per pooled SMTP session and claims the next batch while
 they work. Between two messages a session reports to the recorder (``recorder.py``) what the
-relay took and what it sends next, and waits for that to commit, so a crash re-sends at most the
-messages that were on open SMTP sessions at that instant. The rows a run holds are leased and the
-lease renewed (``lease.py``); a stopping worker sends what is on the wire and gives back the rest.
+relay took and what it sends next, and waits for that to commit before the next content goes,
+so a crash re-sends at most the messages that were on open SMTP sessions at that instant. The
+rows a run holds are leased and the lease renewed (``lease.py``); a stopping worker sends what is
+on the wire and gives back the rest.
 
 Several processes share the work through the claim's SKIP LOCKED. Within one process, one run at
 a time (``Deliveries``): that is what keeps its messages on the wire within its SMTP sessions.
@@ -193,7 +194,7 @@ class _Run:
             if envelope is None:
                 lease.let_go(mid)
                 continue
-            # Committed before this message's DATA, overlapped with its MAIL and RCPT.
+            # Committed before this message's content goes, overlapped with MAIL, RCPT and DATA.
             reported = asyncio.ensure_future(recorder.report(me, taken, mid))
             try:
                 evidence = await sender.transmit(row, envelope, reported)

@@ -3,11 +3,11 @@
 Each session reports two things between two messages: the message the relay just took (to be
 marked sent, with its transport evidence) and the message it is about to put on the wire
 (``wire_sessions``, so that after a crash a re-send that may duplicate is told apart from a row
-never sent). A session waits for its report to
-commit before it sends, so at any instant a session has at most one message the relay may have
-taken that PostgreSQL does not know about: after a crash, at most one re-send per open SMTP
-session. Reports that arrive while a commit is under way share the next one, and a commit is a
-single statement: one round trip for every session's progress.
+never sent). A session waits for its report to commit before it sends the next content, so at
+any instant a session has at most one message the relay may have taken that PostgreSQL does not
+know about: after a crash, at most one re-send per open SMTP session. Reports that arrive while
+a commit is under way share the next one, and a commit is a single statement: one round trip
+for every session's progress.
 
 The audit record of each delivery is appended a batch at a time (``audit_deliveries``): the sent
 mark queues the message (``delivery_audit_queue``), and the batch writes the records and empties

@@ -26,6 +26,9 @@ from service.delivery.retry import ErrorClass, Failure, Phase, classify_reply
 _TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
 
 
+# A line of content that starts with a dot, which SMTP's end mark would misread (RFC 5321 4.5.2).
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
 # An ASCII mailbox that cannot break out of its angle brackets or the command line.
 _MAILBOX = re.compile(r"[!-;=?-~]+@[!-;=?-~]+")
 
@@ -164,9 +167,10 @@ class SmtpPool:
     async def send(self, envelope: Envelope,
                    before_data: Awaitable[None] | None = None) -> TransportEvidence:
         """Delivers one message or raises DeliveryError; returns how the session that took it was
-        protected. A stale pooled session gets one redo. ``before_data`` is awaited after RCPT
-        and before DATA (the only command that can deliver): the worker's record of the
-        session's progress commits there, overlapped with MAIL and RCPT."""
+        protected. A stale pooled session gets one redo. ``before_data`` is awaited once the
+        relay has said go ahead to DATA, before the content (which alone can deliver) is sent:
+        the worker's record of the session's progress commits there, overlapped with MAIL,
+        RCPT and DATA."""
         async with self._slots:
             for fresh in (False, True):
                 async with self._session(fresh) as session:
@@ -233,7 +237,9 @@ async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope, requiretls: 
     """MAIL, RCPT and DATA for one recipient. ``sendmail`` would parse each address four times
     (an eighth of the worker's time at volume) and scan the whole message once more for SIZE:
     our addresses are already checked plain ASCII ones (core/addresses.py), and the composer
-    writes CRLF lines, so the message's length is its size."""
+    writes CRLF lines, so the message's length is its size. DATA's content is written here
+    rather than by ``SMTP.data()``, so that ``before_data`` can sit between the relay's 354 and
+    the content (and the content is not scanned again for line endings)."""
     options = [b"SIZE=%d" % len(envelope.data)] if client.supports_extension("size") else []
     # RFC 8689: asks every later hop to use verified TLS too, or to bounce rather than relay in
     # the clear. Offered only inside TLS, so the EHLO this reads was not forgeable.
@@ -247,9 +253,22 @@ async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope, requiretls: 
     reply = await client.execute_command(b"RCPT", b"TO:" + _mailbox(envelope.recipient))
     if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
         raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, "")
+    reply = await client.execute_command(b"DATA")
+    if reply.code != SMTPStatus.start_input:
+        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+    # The relay now waits for the content, which alone delivers: the record overlaps MAIL, RCPT
+    # and DATA, and must be in before the content goes.
     if before_data is not None:
         await before_data
-    await client.data(envelope.data)
+    protocol = client.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    # What SMTP.data() would send: CRLF lines (the composer writes them), dot-stuffed, then the
+    # end mark. Written and awaited with no await between, so the reply is not missed.
+    protocol.write(_LEADING_DOT.sub(b"..", envelope.data) + b".\r\n")
+    reply = await protocol.read_response(timeout=client.timeout)
+    if reply.code != SMTPStatus.completed:
+        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:
