@@ -68,7 +68,7 @@ async def fan_out(
         async with db.acquire() as conn, conn.transaction():
             await conn.execute(QUERIES.lock_campaign, campaign_id)
             await conn.execute(QUERIES.campaign_fanned_out, campaign_id)
-            await conn.execute(QUERIES.finish_campaign, campaign_id)
+            await conn.execute(QUERIES.finish_campaign, [campaign_id])
         return created, True
     return created, False
 

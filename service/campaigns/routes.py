@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -29,7 +28,7 @@ from service.core import paths
 from service.core.bodies import read_json_object
 from service.core.problems import Problem, require_marketing
 from service.db.queries import QUERIES
-from service.db.queue import enqueue_fan_out
+from service.db.queue import REDIS_UNREACHABLE, enqueue_fan_out
 from service.db.resources import Resources
 from service.subjects import SubjectGate
 
@@ -117,7 +116,7 @@ async def _enqueue_lanes(res: Resources, campaign_id: uuid.UUID, lanes: Iterable
     try:
         for lane in lanes:
             await enqueue_fan_out(res.redis, res.settings.queue_name, str(campaign_id), lane)
-    except (OSError, RedisError) as exc:
+    except REDIS_UNREACHABLE as exc:
         # The lanes are committed: the sweep starts any lane nobody advances.
         log.warning("fan-out enqueue failed (%s); the outbox sweep will start it",
                     type(exc).__name__)

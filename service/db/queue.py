@@ -23,6 +23,10 @@ from service.core.redis_url import parse_redis_url
 
 log = logging.getLogger(__name__)
 
+# Redis out of reach (refused, reset, timed out): the callers carry on without the queue, since
+# PostgreSQL holds the work and the worker's sweep finds it.
+REDIS_UNREACHABLE: tuple[type[Exception], ...] = (OSError, RedisError)
+
 DELIVER_DUE = "deliver_due"
 FAN_OUT = "fan_out_campaign"
 SLOT_SECONDS = 0.05
@@ -89,7 +93,7 @@ class Nudger:
         try:
             # arq drops a second enqueue of the same job id, so racing processes are harmless.
             await enqueue_deliver_due(self._redis, self._queue, f"deliver-due:{slot}", run_at)
-        except (OSError, RedisError) as exc:
+        except REDIS_UNREACHABLE as exc:
             # The rows are committed; the worker's sweep finds them when Redis is back.
             log.warning("enqueue failed (%s); the outbox sweep will deliver", type(exc).__name__)
             self._last_slot = -1

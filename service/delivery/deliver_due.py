@@ -120,9 +120,9 @@ class _Run:
             for session in self.sessions:
                 session.cancel()
             await asyncio.gather(*self.sessions, return_exceptions=True)
-        for campaign_id in self.campaigns:
+        if self.campaigns:
             await persist(functools.partial(self.sender.db.execute, QUERIES.finish_campaign,
-                                            campaign_id), "ending a campaign")
+                                            list(self.campaigns)), "ending campaigns")
         return self.recorder.recorded, unfinished
 
     async def _claim_until(self, deadline: float) -> bool:

@@ -39,10 +39,6 @@ class Lease:
     def let_go(self, mid: uuid.UUID) -> None:
         self._held.discard(mid)
 
-    @property
-    def held(self) -> frozenset[uuid.UUID]:
-        return frozenset(self._held)
-
     @contextlib.asynccontextmanager
     async def renewing(self) -> AsyncIterator[Lease]:
         task = asyncio.create_task(self._renew())

@@ -34,8 +34,7 @@ async def sweep_outbox(db: asyncpg.Pool, redis: ArqRedis, queue: str) -> bool:
                     "again, with the same Message-ID", possible_duplicates)
     for row in await db.fetch(QUERIES.stalled_fanout_lanes, FANOUT_STALLED_SECONDS):
         await enqueue_fan_out(redis, queue, str(row["campaign_id"]), row["lane"])
-    for row in await db.fetch(QUERIES.sending_campaigns):
-        await db.execute(QUERIES.finish_campaign, row["id"])
+    await db.execute(QUERIES.finish_campaign, None)
     due: bool = await db.fetchval(QUERIES.any_due)
     if due:
         await enqueue_deliver_due(redis, queue, f"sweep:{uuid.uuid4()}")

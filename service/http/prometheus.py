@@ -11,12 +11,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from service.access import require
 from service.db.queries import QUERIES
+from service.db.queue import REDIS_UNREACHABLE
 from service.db.resources import Resources
 from service.inbound import OUTCOMES
 
@@ -73,7 +73,7 @@ async def metrics(request: Request) -> Response:
     duplicates = await res.db.fetchval(QUERIES.possible_duplicates)
     try:
         jobs: int | None = await res.redis.zcard(res.settings.queue_name)
-    except (OSError, RedisError):
+    except REDIS_UNREACHABLE:
         jobs = None  # Redis is down: no figure rather than a wrong one
     reports: Counter[str] = Counter()
     for row in await res.db.fetch(QUERIES.inbound_report_counts):

@@ -20,16 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from arq import Worker
-from redis.exceptions import RedisError
 
 from service.core.config import Settings
 from service.db.outage import is_outage
+from service.db.queue import REDIS_UNREACHABLE
 from service.worker import heartbeat
 from service.worker.jobs import build_worker, shutdown
 
 log = logging.getLogger(__name__)
 
 RESTART_SECONDS = 1.0
+# What stops arq's close() half-way: Redis gone, or a job's cancellation re-raised.
+_CLOSE_CUT_SHORT: tuple[type[BaseException], ...] = (*REDIS_UNREACHABLE, asyncio.CancelledError)
 
 
 async def serve(settings: Settings, *, burst: bool = False) -> None:
@@ -62,7 +64,7 @@ async def serve(settings: Settings, *, burst: bool = False) -> None:
             except Exception as exc:
                 # Start-up needs PostgreSQL too: a worker started during a database restart
                 # waits for it the same way.
-                if not (isinstance(exc, RedisError) or is_outage(exc)):
+                if not (isinstance(exc, REDIS_UNREACHABLE) or is_outage(exc)):
                     raise
                 log.warning("Redis or PostgreSQL unreachable (%s); the worker starts again in "
                             "%.0f s", type(exc).__name__, RESTART_SECONDS)
@@ -84,6 +86,6 @@ async def _close(worker: Worker) -> None:
     ctx: dict[str, Any] = worker.ctx
     try:
         await worker.close()
-    except (OSError, RedisError, asyncio.CancelledError):
+    except _CLOSE_CUT_SHORT:
         await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
         await shutdown(ctx)

@@ -124,9 +124,11 @@ INSERT INTO message_events (message_id, status, error_class)
 SELECT id, 'rejected', 'cancelled' FROM m;
 
 -- name: finish-campaign
--- Done once fanned out and nothing is waiting or in flight.
+-- Done once fanned out and nothing is waiting or in flight. $1: the campaigns to look at, or NULL
+-- for every sending one (the sweep: a worker that died after a campaign's last send, before
+-- ending it, leaves it 'sending' with nothing left to do).
 UPDATE campaigns c SET status = 'done'
-WHERE c.id = $1 AND c.status = 'sending'
+WHERE ($1::uuid[] IS NULL OR c.id = ANY($1::uuid[])) AND c.status = 'sending'
   AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
                   AND m.status IN ('queued', 'sending', 'retrying'));
 
@@ -175,8 +177,3 @@ ORDER BY c.email_index;
 UPDATE campaigns c SET content_sealed = NULL
 WHERE content_sealed IS NOT NULL AND status IN ('done', 'cancelled')
   AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.expires_at > now());
-
--- name: sending-campaigns
--- For the sweep: a worker that died after a campaign's last send, before ending it, leaves it
--- 'sending' with nothing left to do.
-SELECT id FROM campaigns WHERE status = 'sending';
