@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-install lint bench services clean
+.PHONY: dev test test-install lint audit-deps bench services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test-install: $(STAMP) services
 lint: $(STAMP)
 	$(VENV)/bin/ruff check service tests bench scripts
 	$(VENV)/bin/mypy service
+	$(VENV)/bin/bandit --quiet --recursive service --severity-level medium --confidence-level medium
+
+# Needs an advisory database (PyPI's JSON API, or OSV with ARGS=-s osv): exit 3 if unreachable.
+audit-deps: $(STAMP)
+	$(PY) scripts/audit_deps.py $(ARGS)
 
 bench: $(STAMP) services
 	$(PY) bench/delivery_throughput.py

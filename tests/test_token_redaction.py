@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from service.core.config import Settings
+from service.core.logs import JsonFormatter
 from service.devtools.relay import Mailbox
 from tests.conftest import run_worker
 from tests.helpers import REMINDER, auth, mail_text, parse_mail, portal_token, send
@@ -25,7 +26,9 @@ _TOKEN_IN_URL = re.compile(r"https://portal\.clinic\.test/(?:p|u|c|t/o|t/c)/([A-
 
 
 def _service_logs(caplog: pytest.LogCaptureFixture) -> str:
-    return "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(_OTHERS))
+    # As written: the whole JSON line, its fields (the access log's path) included.
+    return "\n".join(JsonFormatter().format(r) for r in caplog.records
+                     if not r.name.startswith(_OTHERS))
 
 
 def _secret_routes(app: Starlette) -> list[tuple[str, str]]:

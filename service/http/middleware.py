@@ -1,14 +1,18 @@
-"""ASGI middleware: security headers on every response, and an access log that carries no token."""
+"""ASGI middleware: security headers on every response, and an access log that carries no token
+(fields of a JSON line, ``core/logs.py``)."""
 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.core.config import ConfigError
+from service.core.logs import fields
 from service.core.problems import Problem, response, unavailable
 from service.db.outage import RETRY_AFTER_SECONDS, is_outage
 from service.http.prometheus import RequestStats
@@ -66,9 +70,9 @@ class SecurityHeaders:
 
 
 class AccessLog:
-    """One line a request: method, path with tokens removed, status, milliseconds. No query
-    string, no client address, no user agent. Also feeds the request figures of ``/metrics``,
-    labelled by handler name, never by path."""
+    """One record a request, as fields: method, path with tokens removed, status, milliseconds.
+    No query string, no client address, no user agent. Also feeds the request figures of
+    ``/metrics``, labelled by handler name, never by path."""
 
     def __init__(self, app: ASGIApp, stats: RequestStats, redact: PathRedactor) -> None:
         self.app = app
@@ -92,10 +96,10 @@ class AccessLog:
             await self.app(scope, receive, send_capturing)
         finally:
             seconds = time.perf_counter() - started
-            access_log.info(
-                "%s %s %d %.1fms", scope["method"], self.redact(scope["path"]), status,
-                seconds * 1000,
-            )
+            access_log.info("request", extra=fields(
+                method=scope["method"], path=self.redact(scope["path"]), status=status,
+                ms=round(seconds * 1000, 1),
+            ))
             endpoint = scope.get("endpoint")
             handler = getattr(endpoint, "__name__", "other")
             self.stats.observe(handler, scope["method"], status, seconds)
@@ -107,6 +111,8 @@ class CatchAll:
 
     Starlette's own error middleware re-raises after answering, so the server would log a
     traceback, and driver messages can quote query parameters (PHI). Nothing escapes this.
+    A failed start-up or shutdown is reported to the server by its exception's type alone:
+    Starlette sends the formatted traceback, which the server logs as it is.
     """
 
     def __init__(self, app: ASGIApp, redact: PathRedactor) -> None:
@@ -114,6 +120,9 @@ class CatchAll:
         self.redact = redact
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, _failure_by_type(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -132,13 +141,30 @@ class CatchAll:
         except Exception as exc:  # the last line of defence, by design
             if is_outage(exc):
                 # Asking again shortly will work: say so (RFC 9110 503).
-                log.warning("database unreachable (%s) on %s %s", type(exc).__name__,
-                            scope["method"], self.redact(scope["path"]))
+                log.warning("database unreachable", extra=fields(
+                    exception=type(exc).__name__, method=scope["method"],
+                    path=self.redact(scope["path"])))
                 if not started:
                     await response(unavailable(RETRY_AFTER_SECONDS))(scope, receive, send)
                 return
-            log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"],
-                      self.redact(scope["path"]))
+            log.error("unhandled exception", extra=fields(
+                exception=type(exc).__name__, method=scope["method"],
+                path=self.redact(scope["path"])))
             if not started:
                 await response(Problem(500, "internal-error", "Internal error"))(
                     scope, receive, send)
+
+
+def _failure_by_type(send: Send) -> Send:
+    async def send_failure_by_type(message: Message) -> None:
+        if message["type"] in ("lifespan.startup.failed", "lifespan.shutdown.failed"):
+            # Starlette sends this from the except block that caught the failure, so the
+            # exception being handled is the one the traceback describes. A ConfigError's text
+            # names the setting and never its value: the operator needs it.
+            failure = sys.exception()
+            said = f": {failure}" if isinstance(failure, ConfigError) else ""
+            message = {**message, "message": f"start-up or shutdown failed: "
+                                             f"{type(failure).__name__}{said}"}
+        await send(message)
+
+    return send_failure_by_type
