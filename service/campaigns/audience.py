@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from service.access import ApiKey
+from service.campaigns.lines import LineSplitter
 from service.consent import tag_mac
 from service.core.addresses import AddressError, email_index, normalise_address
 from service.core.crypto import Keyring
@@ -42,24 +44,20 @@ class AudienceReport:
 
 
 async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    pending = b""
-    first = True
+    splitter = LineSplitter(MAX_LINE_BYTES)
     async for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for raw in complete:
-            text = raw[:MAX_LINE_BYTES].decode("utf-8-sig" if first else "utf-8", "replace")
-            first = False
-            yield text.rstrip("\r")
-    if pending:
-        yield pending[:MAX_LINE_BYTES].decode("utf-8-sig" if first else "utf-8", "replace")
+        for line in splitter.feed(chunk):
+            yield line
+    if (last := splitter.end()) is not None:
+        yield last
 
 
 async def stage_csv(
-    conn: asyncpg.Connection, keyring: Keyring, campaign_id: uuid.UUID,
+    conn: asyncpg.Connection, keyring: Keyring, owner: ApiKey, campaign_id: uuid.UUID,
     chunks: AsyncIterator[bytes],
 ) -> AudienceReport:
-    """Call inside a transaction on ``conn``.
+    """Call inside a transaction on ``conn``, with ``chunks`` already capped in bytes; a line
+    over MAX_LINE_BYTES raises ``LineTooLong`` as soon as it is read that far.
 
     Each batch is written while the next one is read and sealed, so that the database and this
     process work side by side instead of taking turns.
@@ -88,7 +86,7 @@ async def stage_csv(
                 if len(report.invalid_lines) < _ERROR_LINES_SHOWN:
                     report.invalid_lines.append(line_no)
                 continue
-            index = email_index(keyring, normalised)
+            index = email_index(keyring, normalised, owner.index_scope)
             batch.append((index, keyring.seal(normalised.encode(), campaign_id.bytes + index)))
             if len(batch) >= BATCH_ROWS:
                 if writing is not None:
@@ -128,15 +126,17 @@ async def _flush(conn: asyncpg.Connection, campaign_id: uuid.UUID,
 
 
 async def stage_authorized(
-    conn: asyncpg.Connection, keyring: Keyring, campaign_id: uuid.UUID, tag: str | None = None
+    conn: asyncpg.Connection, keyring: Keyring, owner: ApiKey, campaign_id: uuid.UUID,
+    tag: str | None = None,
 ) -> AudienceReport:
-    """Stages every contact (with ``tag``, if given) whose marketing authorization is active
-    right now. Call inside a transaction; consent is checked again at fan-out and before each
-    send."""
+    """Stages every contact of the owner's organization (with ``tag``, if given) whose
+    marketing authorization is active right now. Call inside a transaction; consent is checked
+    again at fan-out and before each send."""
     report = AudienceReport()
     cursor = b""  # below every index
-    wanted = tag_mac(keyring, tag) if tag is not None else None
-    while rows := await conn.fetch(QUERIES.contacts_batch, cursor, BATCH_ROWS, wanted):
+    wanted = tag_mac(keyring, tag, owner.index_scope) if tag is not None else None
+    while rows := await conn.fetch(QUERIES.contacts_batch, cursor, BATCH_ROWS, wanted,
+                                   owner.organization_id):
         cursor = rows[-1]["email_index"]
         batch = []
         for row in rows:
