@@ -11,8 +11,10 @@ from starlette.applications import Starlette
 from service.access import create_api_key
 from service.core.config import Settings
 from service.devtools.relay import Mailbox
+from tests.admin_session import enrolled, fill_sign_in, fresh_code, sign_in, signed_in
 from tests.browser import browser_page, live_server, screenshot
 from tests.campaign_setup import flush, open_pixels, sent_campaign
+from tests.engagement_setup import read_at_once, settle
 from tests.helpers import auth
 from tests.test_pages_browser import watch_console
 
@@ -23,24 +25,26 @@ async def test_an_admin_signs_in_and_sees_the_chart_of_a_campaign_with_known_cou
 ) -> None:
     campaign, emails = await sent_campaign(
         app, client, keys, settings, mailbox, 40, name="Autumn newsletter")
+    read_at_once(app)
     await open_pixels(client, emails[:20])
     for _, click in emails[:12]:
         await client.get(f"/t/c/{click}")
     await flush(app)
+    await settle(app, campaign)
     shown = (await client.get(f"/v1/campaigns/{campaign}/metrics",
                               headers=auth(keys["admin"]))).json()
-    open_rate = f"{shown['opens']['unique_rate']['rate'] * 100:.1f}%"  # 50.0% or 47.5%
-    click_rate = f"{shown['clicks']['unique_rate']['rate'] * 100:.1f}%"
+    [period] = shown["periods"]
+    open_rate = f"{period['opens']['unique_rate']['rate'] * 100:.1f}%"  # 50.0% or 47.5%
+    click_rate = f"{period['clicks']['unique_rate']['rate'] * 100:.1f}%"
 
+    secret = await enrolled(app, keys["admin"])
     async with live_server(app) as base, browser_page() as page:
         problems = watch_console(page)
         await page.goto(f"{base}/admin")
         assert page.url == f"{base}/admin/login"
-        await page.fill("#api_key", keys["marketer"])
-        await page.get_by_role("button", name="Sign in").click()
+        await fill_sign_in(page, keys["marketer"])
         await page.wait_for_selector("text=Only an admin key")
-        await page.fill("#api_key", keys["admin"])
-        await page.get_by_role("button", name="Sign in").click()
+        await fill_sign_in(page, keys["admin"], await fresh_code(app, secret))
         await page.wait_for_selector("svg.chart")
         assert page.url == f"{base}/admin"
 
@@ -50,9 +54,10 @@ async def test_an_admin_signs_in_and_sees_the_chart_of_a_campaign_with_known_cou
         bars = page.locator("svg.chart rect.bar")
         assert await bars.count() >= 2
         row = await page.inner_text("tbody tr")
-        assert "Autumn newsletter" in row and "40" in row and open_rate in row
-        [cookie] = await page.context.cookies()
-        assert cookie["name"] == "hm_admin"
+        assert "Autumn newsletter" in row and open_rate in row and "20" in row
+        delivery = await page.inner_text("section:last-of-type tbody tr")
+        assert "Autumn newsletter" in delivery and "40" in delivery
+        [cookie] = [c for c in await page.context.cookies() if c["name"] == "hm_admin"]
         assert cookie["httpOnly"] is True
         assert cookie["sameSite"] == "Strict"
         await screenshot(page, "admin-dashboard")
@@ -71,19 +76,10 @@ async def test_an_admin_signs_in_and_sees_the_chart_of_a_campaign_with_known_cou
         assert problems == []
 
 
-async def _signed_in(client: httpx.AsyncClient, key: str) -> str:
-    response = await client.post("/admin/login", data={"api_key": key})
-    assert response.status_code == 303
-    cookie = response.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie
-    assert "Path=/admin" in cookie
-    return cookie.split(";")[0].split("=", 1)[1]
-
-
 async def test_sign_out_needs_the_sessions_csrf_token_and_cross_origin_posts_are_refused(
     app: Starlette, client: httpx.AsyncClient, keys: dict[str, str],
 ) -> None:
-    token = await _signed_in(client, keys["admin"])
+    token = await signed_in(app, client, keys["admin"])
     page = await client.get("/admin")
     assert page.status_code == 200
     csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
@@ -106,12 +102,12 @@ async def test_sign_out_needs_the_sessions_csrf_token_and_cross_origin_posts_are
 async def test_a_revoked_key_ends_its_dashboard_sessions_and_bad_keys_get_nothing(
     app: Starlette, client: httpx.AsyncClient, keys: dict[str, str],
 ) -> None:
-    await _signed_in(client, keys["admin"])
+    await signed_in(app, client, keys["admin"])
     await app.state.resources.db.execute(
         "UPDATE api_keys SET revoked_at = now() WHERE role = 'admin'")
     assert (await client.get("/admin")).status_code == 303
     client.cookies.clear()
-    wrong = await client.post("/admin/login", data={"api_key": "hm_0123456789abcdef_nope"})
+    wrong = await sign_in(client, "hm_0123456789abcdef_nope", "123456")
     assert wrong.status_code == 401
     assert "set-cookie" not in wrong.headers
     assert (await client.get("/admin?from=junk")).status_code == 303

@@ -1,3 +1,4 @@
-"""The operators' dashboard: sign-in with an admin key, sessions, and the aggregate engagement
-page drawn as server-made SVG. May import core, db, access and engagement.
+"""The operators' dashboard: sign-in with an admin key and a TOTP code, sessions, lockout, and
+the aggregate engagement page drawn as server-made SVG. May import core, db, access, audit and
+engagement.
 """

@@ -50,10 +50,11 @@ def rate_bars(
     return _svg(title, _LABEL_WIDTH + _BAR_WIDTH + 80, max(y, _ROW), lines)
 
 
-def day_columns(
+def count_columns(
     title: str, days: Sequence[tuple[str, int | str]], series_name: str
 ) -> str:
-    """One column a day; a suppressed count ("<11") is written, not drawn."""
+    """One column a labelled count (a period); a suppressed count ("<11", "withheld") is
+    written, not drawn."""
     width_each = 24
     height = 120
     counts = [value for _, value in days if isinstance(value, int)]

@@ -36,6 +36,7 @@ APPROVED_SUBJECT = "/v1/admin/subjects/{subject_id}"
 DASHBOARD = "/admin"
 DASHBOARD_LOGIN = "/admin/login"
 DASHBOARD_LOGOUT = "/admin/logout"
+DASHBOARD_ENROL = "/admin/enrol"
 
 # The patient's and the mail client's links: the token in each is a bearer credential.
 PORTAL = "/p/{token}"

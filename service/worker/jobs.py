@@ -22,6 +22,7 @@ from arq.connections import ArqRedis
 from arq.worker import func
 
 from service import engagement
+from service.admin import lockout, sessions
 from service.campaigns import fan_out
 from service.core.config import Settings
 from service.db.outage import RETRY_AFTER_SECONDS, is_outage
@@ -124,8 +125,10 @@ async def sweep(ctx: dict[str, Any]) -> bool:
 
 
 async def purge(db: asyncpg.Pool) -> str:
-    """Deletes what has expired: admin sessions, campaign and message portal content."""
-    await db.execute(QUERIES.purge_admin_sessions)
+    """Deletes what has expired: admin sessions and sign-in failures, campaign and message
+    portal content."""
+    await sessions.purge(db)
+    await lockout.purge(db)
     await db.execute(QUERIES.purge_expired_campaign_content)
     return str(await db.execute(QUERIES.purge_expired_content))
 
