@@ -4,7 +4,12 @@ A hit raises one HyperLogLog register and one total in Redis (in a single script
 atomic) and marks its campaign-day dirty. Every few seconds the worker moves the dirty
 campaign-days into ``engagement``; Redis keeps nothing on disk, so a Redis restart loses at most
 the hits since the last move, never a campaign's numbers. What Redis holds is the same kind of
-aggregate as the table: registers and totals, no token, no nonce, no time finer than a day.
+aggregate as the table: registers and totals, no token, no nonce, no time finer than a day, and
+of the request only whether a machine made it.
+
+A campaign-day that reaches the move too late to be counted in an unpublished period (see
+``small_cells.accepts_day``) is dropped: a figure once shown never changes, or the change
+itself would show a small count.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from service.db.queries import QUERIES
-from service.engagement import hyperloglog
+from service.engagement import hyperloglog, small_cells
 from service.engagement.tokens import Hit
 
 log = logging.getLogger(__name__)
@@ -88,17 +93,23 @@ def _totals_key(campaign_day: str) -> str:
     return f"{_PREFIX}:totals:{campaign_day}"
 
 
-def target_of(hit: Hit) -> int:
-    return 0 if hit.link is None else hit.link + 1
+def _field(hit: Hit, machine: bool) -> str:
+    target = 0 if hit.link is None else hit.link + 1
+    return f"m:{target}" if machine else str(target)
 
 
-async def record(redis: Redis, hit: Hit, day: dt.date) -> None:
+def _target(field: str) -> tuple[int, bool]:
+    kind, _, target = field.rpartition(":")
+    return int(target), kind == "m"
+
+
+async def record(redis: Redis, hit: Hit, day: dt.date, machine: bool) -> None:
     campaign_day = _campaign_day(hit.campaign_id, day)
-    target = target_of(hit)
+    field = _field(hit, machine)
     index, rank = hyperloglog.position(hit.nonce)
     await _script(
-        redis, _RECORD, [_registers_prefix(campaign_day) + str(target), _totals_key(campaign_day),
-                         _DIRTY], index, rank, target, campaign_day,
+        redis, _RECORD, [_registers_prefix(campaign_day) + field, _totals_key(campaign_day),
+                         _DIRTY], index, rank, field, campaign_day,
     )
 
 
@@ -126,22 +137,26 @@ async def _move(redis: Redis, db: asyncpg.Pool, campaign_day: str) -> bool:
         redis, _TAKE, [_totals_key(campaign_day)], _registers_prefix(campaign_day)
     )
     rows = [
-        (int(taken[i]), int(taken[i + 1]), hyperloglog.merge(taken[i + 2]))
+        (taken[i].decode(), int(taken[i + 1]), hyperloglog.merge(taken[i + 2]))
         for i in range(0, len(taken), 3)
     ]
+    when = dt.date.fromisoformat(day)
+    if not small_cells.accepts_day(when, dt.datetime.now(dt.UTC).date()):
+        log.warning("engagement counts of a published period came too late; dropped")
+        return True
     try:
         async with db.acquire() as conn, conn.transaction():
-            for target, total, registers in rows:
+            for field, total, registers in rows:
                 await conn.execute(
-                    QUERIES.merge_engagement, uuid.UUID(campaign), target,
-                    dt.date.fromisoformat(day), total, registers,
+                    QUERIES.merge_engagement, uuid.UUID(campaign), *_target(field), when, total,
+                    registers,
                 )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        for target, total, registers in rows:
+        for field, total, registers in rows:
             await _script(
-                redis, _RESTORE, [_registers_prefix(campaign_day) + str(target),
+                redis, _RESTORE, [_registers_prefix(campaign_day) + field,
                                   _totals_key(campaign_day), _DIRTY],
-                target, total, campaign_day, registers,
+                field, total, campaign_day, registers,
             )
         return False
     return True

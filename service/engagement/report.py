@@ -1,29 +1,49 @@
-"""Campaign metrics as they may be shown: read the aggregates, then suppress small cells.
+"""Campaign metrics as they may be shown: read the aggregates of the periods that may be
+published, then apply ``small_cells``.
 
-``CampaignNumbers`` and ``DayNumbers`` hold raw figures and never leave the process; ``shown``
-turns them into what the API and the dashboard display, every count passed through the
-small-cell rule and every rate given with its denominator or withheld.
+``CampaignNumbers`` and ``PeriodNumbers`` hold raw figures and never leave the process;
+``shown_campaign`` turns them into what the API and the dashboard display.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from service.db.queries import QUERIES
 from service.engagement import hyperloglog
-from service.engagement.small_cells import show_count, show_rate
+from service.engagement.small_cells import (
+    PERIOD_DAYS,
+    Shown,
+    period_days,
+    protect_union,
+    published_periods,
+    show_count,
+    show_rate,
+)
 
 
 @dataclass(frozen=True, slots=True)
-class LinkNumbers:
-    url: str
+class Measure:
     unique: int
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodNumbers:
+    period: int  # 0 is the campaign's first
+    first_day: dt.date
+    last_day: dt.date
+    opens: Measure
+    machine_opens: Measure
+    clicks_unique: int  # people who clicked any link
+    links_unique: tuple[int, ...]
+    machine_clicks: Measure
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,120 +56,105 @@ class CampaignNumbers:
     bounced: int
     failed: int
     complained: int
-    opens_unique: int
-    opens_total: int
-    clicks_unique: int
-    links: tuple[LinkNumbers, ...]
+    links: tuple[str, ...]
+    periods: tuple[PeriodNumbers, ...]
 
 
-@dataclass(slots=True)
-class DayNumbers:
-    day: dt.date
-    delivered: int = 0
-    opens_unique: int = 0
-    opens_total: int = 0
-    clicks_unique: int = 0
-    clicks_total: int = 0
+def _period(
+    first_day: dt.date, period: int, links: int, rows: dict[tuple[int, bool], asyncpg.Record]
+) -> PeriodNumbers:
+    def sketch(*targets: int, machine: bool) -> bytes:
+        return hyperloglog.merge(*(rows[t, machine]["registers"] for t in targets
+                                   if (t, machine) in rows))
+
+    def total(*targets: int, machine: bool) -> int:
+        return sum(int(rows[t, machine]["total"]) for t in targets if (t, machine) in rows)
+
+    def measure(*targets: int, machine: bool) -> Measure:
+        return Measure(hyperloglog.estimate(sketch(*targets, machine=machine)),
+                       total(*targets, machine=machine))
+
+    clicks = range(1, links + 1)
+    first, last = period_days(first_day, period)
+    return PeriodNumbers(
+        period=period, first_day=first, last_day=last,
+        opens=measure(0, machine=False), machine_opens=measure(0, machine=True),
+        clicks_unique=hyperloglog.estimate(sketch(*clicks, machine=False)),
+        links_unique=tuple(hyperloglog.estimate(sketch(t, machine=False)) for t in clicks),
+        machine_clicks=measure(*clicks, machine=True),
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
-    start: dt.date
-    end: dt.date  # exclusive
-    days: list[DayNumbers] = field(default_factory=list)
-
-
-async def campaign_numbers(db: asyncpg.Pool, campaign: asyncpg.Record) -> CampaignNumbers:
+async def campaign_numbers(
+    db: asyncpg.Pool, campaign: asyncpg.Record, today: dt.date
+) -> CampaignNumbers:
     cid = campaign["id"]
     delivery = await db.fetchrow(QUERIES.campaign_delivery_counts, cid)
-    links = await db.fetchval(QUERIES.campaign_links, cid)
-    targets = {row["target"]: row for row in await db.fetch(QUERIES.campaign_engagement, cid)}
-    clickers = await db.fetchval(QUERIES.campaign_clickers, cid)
-
-    def unique(target: int) -> int:
-        row = targets.get(target)
-        return hyperloglog.estimate(row["registers"]) if row else 0
-
-    def total(target: int) -> int:
-        row = targets.get(target)
-        return int(row["total"]) if row else 0
-
+    links = tuple(await db.fetchval(QUERIES.campaign_links, cid) or ())
+    periods: list[PeriodNumbers] = []
+    if campaign["started_at"] is not None:
+        first_day = campaign["started_at"].astimezone(dt.UTC).date()
+        count = published_periods(first_day, today)
+        by_period: dict[int, dict[tuple[int, bool], asyncpg.Record]] = defaultdict(dict)
+        for row in await db.fetch(QUERIES.campaign_periods, cid, first_day, PERIOD_DAYS,
+                                  period_days(first_day, count)[0]):
+            by_period[row["period"]][row["target"], row["machine"]] = row
+        # The first period is listed even without a hit; a later one only with some.
+        shown = sorted(set(by_period) | ({0} if count else set()))
+        periods = [_period(first_day, n, len(links), by_period[n]) for n in shown]
     return CampaignNumbers(
         campaign_id=cid, name=campaign["name"], tracking=campaign["tracking"],
         started_at=campaign["started_at"], delivered=delivery["delivered"],
         bounced=delivery["bounced"], failed=delivery["failed"],
-        complained=delivery["complained"],
-        opens_unique=unique(0), opens_total=total(0),
-        clicks_unique=hyperloglog.estimate(clickers) if clickers else 0,
-        links=tuple(
-            LinkNumbers(url, unique(i + 1), total(i + 1)) for i, url in enumerate(links)
-        ),
+        complained=delivery["complained"], links=links, periods=tuple(periods),
     )
 
 
-async def window_numbers(
-    db: asyncpg.Pool, campaign_ids: list[uuid.UUID], start: dt.date, end: dt.date
-) -> Window:
-    days = {start + dt.timedelta(n): DayNumbers(start + dt.timedelta(n))
-            for n in range((end - start).days)}
-    since = dt.datetime.combine(start, dt.time(), dt.UTC)
-    until = dt.datetime.combine(end, dt.time(), dt.UTC)
-    for row in await db.fetch(QUERIES.daily_deliveries, campaign_ids, since, until):
-        days[row["day"]].delivered += row["delivered"]
-    for row in await db.fetch(QUERIES.daily_engagement, campaign_ids, start, end):
-        day = days[row["day"]]
-        unique = hyperloglog.estimate(row["registers"])
-        if row["is_open"]:
-            day.opens_unique += unique
-            day.opens_total += row["total"]
-        else:
-            day.clicks_unique += unique
-            day.clicks_total += row["total"]
-    return Window(start, end, list(days.values()))
+def header(k: int) -> dict[str, Any]:
+    return {"min_cell": k, "period_days": PERIOD_DAYS}
 
 
-def _rate(numerator: int, denominator: int, k: int) -> dict[str, Any]:
-    return {"rate": show_rate(numerator, denominator, k), "of": show_count(denominator, k).value}
+def _rate(numerator: Shown, denominator: int) -> dict[str, Any]:
+    return {"rate": show_rate(numerator, denominator), "of": denominator}
+
+
+def _measure(m: Measure, k: int) -> dict[str, Any]:
+    return {"unique": show_count(m.unique, k).value, "total": show_count(m.total, k).value}
+
+
+def shown_period(p: PeriodNumbers, links: tuple[str, ...], delivered: int,
+                 k: int) -> dict[str, Any]:
+    clickers, per_link = protect_union(p.clicks_unique, p.links_unique, k)
+    opens = show_count(p.opens.unique, k)
+    return {
+        "period": p.period + 1,
+        "from": p.first_day.isoformat(),
+        "to": p.last_day.isoformat(),
+        "opens": {**_measure(p.opens, k), "unique_rate": _rate(opens, delivered)},
+        "machine_opens": _measure(p.machine_opens, k),
+        "clicks": {
+            "unique": clickers.value, "unique_rate": _rate(clickers, delivered),
+            "links": [{"url": url, "unique": shown.value, "unique_rate": _rate(shown, delivered)}
+                      for url, shown in zip(links, per_link, strict=True)],
+        },
+        "machine_clicks": _measure(p.machine_clicks, k),
+    }
 
 
 def shown_campaign(n: CampaignNumbers, k: int) -> dict[str, Any]:
-    def count(value: int) -> int | str:
-        return show_count(value, k).value
-
+    complained = show_count(n.complained, k)
+    sent = n.delivered + n.bounced
     return {
         "campaign_id": str(n.campaign_id),
         "name": n.name,
         "tracking": n.tracking,
         "started_at": n.started_at.isoformat() if n.started_at else None,
-        "delivered": count(n.delivered),
-        "bounced": count(n.bounced),
-        "failed": count(n.failed),
-        "complained": count(n.complained),
+        "delivered": n.delivered,
+        "bounced": n.bounced,
+        "failed": n.failed,
+        "complained": complained.value,
         # Mailbox providers judge a sender by these two (Gmail and Yahoo: complaints < 0.3%).
-        "bounce_rate": _rate(n.bounced, n.delivered + n.bounced, k),
-        "complaint_rate": _rate(n.complained, n.delivered, k),
-        "opens": {
-            "unique": count(n.opens_unique), "total": count(n.opens_total),
-            "unique_rate": _rate(n.opens_unique, n.delivered, k),
-        },
-        "clicks": {
-            "unique": count(n.clicks_unique),
-            "unique_rate": _rate(n.clicks_unique, n.delivered, k),
-            "links": [
-                {"url": link.url, "unique": count(link.unique), "total": count(link.total),
-                 "unique_rate": _rate(link.unique, n.delivered, k)}
-                for link in n.links
-            ],
-        },
-    }
-
-
-def shown_day(d: DayNumbers, k: int) -> dict[str, Any]:
-    return {
-        "day": d.day.isoformat(),
-        "delivered": show_count(d.delivered, k).value,
-        "opens_unique": show_count(d.opens_unique, k).value,
-        "opens_total": show_count(d.opens_total, k).value,
-        "clicks_unique": show_count(d.clicks_unique, k).value,
-        "clicks_total": show_count(d.clicks_total, k).value,
+        "bounce_rate": _rate(Shown(n.bounced, False), sent),
+        "complaint_rate": _rate(complained, n.delivered),
+        "periods": [shown_period(p, n.links, n.delivered, k) for p in n.periods],
     }

@@ -3,6 +3,8 @@ suppressed. A marketer sees their own campaigns, an admin all of them."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -15,9 +17,9 @@ from service.engagement.overview import overview, window
 
 async def campaign_metrics(request: Request) -> Response:
     res, _, campaign = await own_campaign(request, "marketer", "admin")
-    numbers = await report.campaign_numbers(res.db, campaign)
+    numbers = await report.campaign_numbers(res.db, campaign, dt.datetime.now(dt.UTC).date())
     k = res.settings.metrics_min_cell
-    return JSONResponse({"min_cell": k, **report.shown_campaign(numbers, k)})
+    return JSONResponse({**report.header(k), **report.shown_campaign(numbers, k)})
 
 
 async def all_metrics(request: Request) -> Response:
