@@ -57,18 +57,23 @@ async def authorize(dsn: str, master_keys: str, addresses: list[str], key_id: uu
     keyring = parse_master_keys(master_keys)
     now, year = dt.datetime.now(dt.UTC), dt.timedelta(days=365)
     contacts, auths, events = [], [], []
+    conn = await asyncpg.connect(dsn)
+    organization = await conn.fetchval("SELECT organization_id FROM api_keys WHERE id = $1",
+                                       key_id)
     for address in addresses:
         contact_id, auth_id = uuid.uuid4(), uuid.uuid4()
-        contacts.append((contact_id, email_index(keyring, address),
-                         keyring.seal(address.encode(), contact_id.bytes + b"email"), key_id))
+        # The bench's keys are in the "default" organization, whose index scope is empty.
+        contacts.append((contact_id, email_index(keyring, address, b""),
+                         keyring.seal(address.encode(), contact_id.bytes + b"email"), key_id,
+                         organization))
         digest = hashlib.sha256(address.encode()).digest()
         auths.append((auth_id, contact_id, "email", "clinic", "newsletter", True, False, digest,
                       hashlib.sha256(b"c" + digest).digest(), key_id, now, now + year))
         events += [(contact_id, "marketing", a, "paper", "bench", auth_id)
                    for a in ("grant", "confirm")]
-    conn = await asyncpg.connect(dsn)
     await conn.copy_records_to_table(
-        "contacts", records=contacts, columns=["id", "email_index", "email_sealed", "created_by"])
+        "contacts", records=contacts,
+        columns=["id", "email_index", "email_sealed", "created_by", "organization_id"])
     await conn.copy_records_to_table(
         "marketing_authorizations", records=auths,
         columns=["id", "contact_id", "information_used", "used_by", "purpose_description",

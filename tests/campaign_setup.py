@@ -22,13 +22,17 @@ async def authorize_all(app: Starlette, addresses: list[str], key_id: uuid.UUID)
     """Setup only: confirmed marketing authorizations written straight into the ledger."""
     db = app.state.resources.db
     keyring = app.state.resources.settings.keyring
+    organization = await db.fetchrow(
+        "SELECT o.id, o.index_scope FROM api_keys k JOIN organizations o"
+        " ON o.id = k.organization_id WHERE k.id = $1", key_id)
     for address in addresses:
         contact_id, auth_id = uuid.uuid4(), uuid.uuid4()
-        index = email_index(keyring, address)
+        index = email_index(keyring, address, organization["index_scope"])
         await db.execute(
-            "INSERT INTO contacts (id, email_index, email_sealed, created_by)"
-            " VALUES ($1, $2, $3, $4)",
-            contact_id, index, keyring.seal(address.encode(), contact_id.bytes + b"email"), key_id)
+            "INSERT INTO contacts (id, email_index, email_sealed, created_by, organization_id)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            contact_id, index, keyring.seal(address.encode(), contact_id.bytes + b"email"), key_id,
+            organization["id"])
         await db.execute(
             "INSERT INTO marketing_authorizations (id, contact_id, information_used, used_by,"
             " purpose_description, expires_at, signed_at, revocation_right_noted, remuneration,"

@@ -93,11 +93,13 @@ async def clean_db(database_url: str) -> AsyncIterator[None]:
     conn = await asyncpg.connect(database_url)
     tables = await conn.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        " AND tablename <> 'schema_migrations'"
+        " AND tablename NOT IN ('schema_migrations', 'organizations')"
     )
     if tables:
         names = ", ".join(f'"{t["tablename"]}"' for t in tables)
         await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    # The "default" organization comes with the migrations (0018); tests add any others.
+    await conn.execute("DELETE FROM organizations WHERE index_scope <> ''")
     await conn.close()
     yield
 

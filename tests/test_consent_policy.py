@@ -10,10 +10,10 @@ import pytest
 from service.consent.policy import Authorization, ConsentEvent, Refusal, decide
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
-AUTH = Authorization(uuid.uuid4(), expires_at=NOW + dt.timedelta(days=365), expiry_event=None)
-EXPIRED = Authorization(uuid.uuid4(), expires_at=NOW - dt.timedelta(seconds=1), expiry_event=None)
-BY_EVENT = Authorization(uuid.uuid4(), expires_at=None, expiry_event="end of the study")
-OTHER = Authorization(uuid.uuid4(), expires_at=None, expiry_event="x")
+AUTH = Authorization(uuid.uuid4(), expires_at=NOW + dt.timedelta(days=365), ends_on_event=False)
+EXPIRED = Authorization(uuid.uuid4(), expires_at=NOW - dt.timedelta(seconds=1), ends_on_event=False)
+BY_EVENT = Authorization(uuid.uuid4(), expires_at=None, ends_on_event=True)
+OTHER = Authorization(uuid.uuid4(), expires_at=None, ends_on_event=True)
 
 
 def ev(purpose: str, action: str, minute: int, auth: Authorization | None = None,
@@ -76,7 +76,7 @@ def test_decision(
 
 
 def test_expiry_is_checked_at_the_time_of_the_decision() -> None:
-    soon = Authorization(uuid.uuid4(), expires_at=NOW + dt.timedelta(hours=1), expiry_event=None)
+    soon = Authorization(uuid.uuid4(), expires_at=NOW + dt.timedelta(hours=1), ends_on_event=False)
     events = [ev("marketing", "grant", 1, soon), ev("marketing", "confirm", 2, soon)]
     assert decide("marketing", events, False, NOW).allowed
     later = NOW + dt.timedelta(hours=1)

@@ -34,14 +34,16 @@ async def conn(clean_db: None, database_url: str) -> AsyncIterator[asyncpg.Conne
 
 async def _key(conn: asyncpg.Connection) -> uuid.UUID:
     key_id = uuid.uuid4()
-    await conn.execute(QUERIES.insert_api_key, key_id, key_id.hex[:16], b"h", "marketer", "t")
+    await conn.execute(QUERIES.insert_api_key, key_id, key_id.hex[:16], b"h", "marketer", "t",
+                       await conn.fetchval("SELECT id FROM organizations"))
     return key_id
 
 
 async def _contact(conn: asyncpg.Connection, key_id: uuid.UUID) -> tuple[uuid.UUID, bytes]:
     contact_id, index = uuid.uuid4(), os.urandom(32)
     await conn.execute(QUERIES.insert_contact, contact_id, index, b"sealed", None, None, key_id,
-                       [])
+                       [], await conn.fetchval(
+                           "SELECT organization_id FROM api_keys WHERE id = $1", key_id))
     return contact_id, index
 
 
@@ -53,8 +55,8 @@ async def _write_ledger(conn: asyncpg.Connection, key_id: uuid.UUID, contact_id:
         if auth is not None and auth.id not in ids:
             ids[auth.id] = uuid.uuid4()
             await conn.execute(
-                QUERIES.insert_authorization, ids[auth.id], contact_id, "email", "clinic",
-                "newsletter", auth.expires_at, auth.expiry_event, event.at, True, False,
+                QUERIES.insert_authorization, ids[auth.id], contact_id, b"sealed terms",
+                auth.expires_at, auth.ends_on_event, event.at, True, False,
                 hashlib.sha256(ids[auth.id].bytes).digest(),
                 hashlib.sha256(b"c" + ids[auth.id].bytes).digest(), key_id,
             )
@@ -108,10 +110,10 @@ async def test_ledgers_written_in_one_statement_each_get_their_state(
     people = [await _contact(conn, key_id) for _ in range(3)]
     auths = []
     for contact_id, _ in people:
-        auth = Authorization(uuid.uuid4(), soon, None)
+        auth = Authorization(uuid.uuid4(), soon, False)
         auths.append(auth)
-        await conn.execute(QUERIES.insert_authorization, auth.id, contact_id, "email", "clinic",
-                           "n", soon, None, soon, True, False, os.urandom(32), os.urandom(32),
+        await conn.execute(QUERIES.insert_authorization, auth.id, contact_id, b"sealed terms",
+                           soon, False, soon, True, False, os.urandom(32), os.urandom(32),
                            key_id)
     (a, _), (b, _), (c, _) = people
     await conn.copy_records_to_table(
@@ -139,8 +141,8 @@ async def test_a_revocation_waiting_on_a_grant_in_flight_is_not_lost(
     key_id = await _key(conn)
     contact_id, index = await _contact(conn, key_id)
     auth = uuid.uuid4()
-    await conn.execute(QUERIES.insert_authorization, auth, contact_id, "email", "clinic", "n",
-                       None, "end of study", dt.datetime.now(dt.UTC), True, False,
+    await conn.execute(QUERIES.insert_authorization, auth, contact_id, b"sealed terms",
+                       None, True, dt.datetime.now(dt.UTC), True, False,
                        os.urandom(32), os.urandom(32), key_id)
     other = await asyncpg.connect(database_url)
     try:

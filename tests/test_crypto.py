@@ -107,9 +107,9 @@ def test_lookup_digests_survive_rotation() -> None:
 
     old = Keyring({"k1": b"1" * 32}, active="k1")
     rotated = Keyring({"k2": b"2" * 32, "k1": b"1" * 32}, active="k2")
-    assert email_index(old, "pat@example.org") == email_index(rotated, "Pat@Example.org")
-    assert email_index(Keyring({"k9": b"9" * 32}, active="k9"), "pat@example.org") != \
-        email_index(old, "pat@example.org")
+    assert email_index(old, "pat@example.org", b"") == email_index(rotated, "Pat@Example.org", b"")
+    assert email_index(Keyring({"k9": b"9" * 32}, active="k9"), "pat@example.org", b"") != \
+        email_index(old, "pat@example.org", b"")
 
 
 def test_a_campaign_token_names_its_message_and_holds_only_under_its_key_and_purpose() -> None:

@@ -85,8 +85,24 @@ async def migrated_up_to(dsn: str, first_left_out: str, role: str,
     await migrate(dsn, [m for m in shipped_migrations() if m.version < first_left_out])
     conn = await asyncpg.connect(dsn)
     key = uuid.uuid4()
-    await conn.execute(QUERIES.insert_api_key, key, "k", b"h", role, "t")
+    await conn.execute("INSERT INTO api_keys (id, key_id, secret_hash, role, name)"
+                       " VALUES ($1, 'k', 'h', $2, 't')", key, role)
     return conn, key
+
+
+async def legacy_authorization(conn: asyncpg.Connection, key: uuid.UUID,
+                               terms: tuple[str, str, str, str]) -> tuple[uuid.UUID, uuid.UUID]:
+    """A contact and its authorization as releases before 0018 wrote them: terms in the clear."""
+    contact, authorization = uuid.uuid4(), uuid.uuid4()
+    await conn.execute("INSERT INTO contacts (id, email_index, email_sealed, created_by)"
+                       " VALUES ($1, $2, 'x', $3)", contact, contact.bytes * 2, key)
+    await conn.execute(
+        "INSERT INTO marketing_authorizations (id, contact_id, information_used, used_by,"
+        " purpose_description, expiry_event, signed_at, revocation_right_noted, remuneration,"
+        " document_sha256, confirm_token_hash, created_by) VALUES ($1, $2, $3, $4, $5, $6,"
+        " now(), true, false, $7, $7, $8)",
+        authorization, contact, *terms, authorization.bytes * 2, key)
+    return contact, authorization
 
 
 async def test_ledgers_written_before_0008_are_in_the_marketing_state_after_it(
@@ -98,17 +114,8 @@ async def test_ledgers_written_before_0008_are_in_the_marketing_state_after_it(
                    "unsubscribed": ("grant", "confirm", "revoke")}
         contacts = {}
         for name, actions in ledgers.items():
-            contact, auth = uuid.uuid4(), uuid.uuid4()
+            contact, auth = await legacy_authorization(conn, key, ("e", "c", "n", "end of study"))
             contacts[name] = contact
-            await conn.execute(
-                "INSERT INTO contacts (id, email_index, email_sealed, created_by)"
-                " VALUES ($1, $2, 'x', $3)", contact, contact.bytes * 2, key)
-            await conn.execute(
-                "INSERT INTO marketing_authorizations (id, contact_id, information_used, used_by,"
-                " purpose_description, expiry_event, signed_at, revocation_right_noted,"
-                " remuneration, document_sha256, confirm_token_hash, created_by) VALUES ($1, $2,"
-                " 'e', 'c', 'n', 'end of study', now(), true, false, $3, $3, $4)",
-                auth, contact, auth.bytes * 2, key)
             for action in actions:
                 source = "unsubscribe_link" if action == "revoke" else "paper"
                 await conn.execute(QUERIES.insert_consent_event, contact, "marketing", action,
@@ -158,3 +165,36 @@ async def test_campaigns_started_before_0011_continue_as_one_lane(
             0, 1, b"\x42", 7, done)
         assert lane["below"] > b"\xff" * 32
     assert excluded == '{"no_authorization": 3}'
+
+
+async def test_migrate_seals_the_terms_of_authorizations_written_before_0018(
+    empty_database: str,
+) -> None:
+    from service.cli import _migrate
+    from service.consent.terms import open_terms
+    from service.core.config import Settings
+    from service.core.crypto import Keyring
+
+    conn, key = await migrated_up_to(empty_database, "0018", "sender")
+    try:
+        _, authorization = await legacy_authorization(
+            conn, key, ("my diabetes care plan", "Riverside", "newsletters", "end of treatment"))
+        keyring = Keyring.generate()
+        assert await _migrate(Settings(database_url=empty_database, keyring=keyring)) == 0
+        row = await conn.fetchrow("SELECT * FROM marketing_authorizations")
+        assert (row["information_used"], row["used_by"], row["purpose_description"],
+                row["expiry_event"], row["ends_on_event"]) == (None, None, None, None, True)
+        assert open_terms(keyring, authorization, row["terms_sealed"]) == {
+            "information_used": "my diabetes care plan", "used_by": "Riverside",
+            "purpose": "newsletters", "expiry_event": "end of treatment"}
+        # What the patient signed stays immutable; only the sealing was allowed.
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await conn.execute("UPDATE marketing_authorizations SET signed_at = now()")
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            await conn.execute("DELETE FROM marketing_authorizations")
+        # The contact made before tenancy is the "default" organization's.
+        assert await conn.fetchval(
+            "SELECT o.name FROM contacts c JOIN organizations o ON o.id = c.organization_id"
+        ) == "default"
+    finally:
+        await conn.close()

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
 from service.core.config import Settings
+from service.core.logs import JsonFormatter
 from service.devtools.relay import Mailbox
 from tests.conftest import run_worker
 from tests.helpers import REMINDER, portal_token, send
@@ -58,7 +59,7 @@ async def test_canary_is_only_behind_the_portal(
         # "httpx" is the test's client standing in for the patient's browser.
         others = ("mail.log", "httpx", "httpcore")
         return "\n".join(
-            r.getMessage() for r in caplog.records if not r.name.startswith(others)
+            JsonFormatter().format(r) for r in caplog.records if not r.name.startswith(others)
         )
 
     canary = f"CANARY-{uuid.uuid4().hex}"
@@ -90,3 +91,21 @@ async def test_canary_is_only_behind_the_portal(
     assert "/p/<redacted>" in logs  # the access log ran, and redacted the portal token
     assert token not in logs
     assert canary not in logs
+
+
+async def test_an_authorizations_free_text_is_sealed(
+    client: httpx.AsyncClient, keys: dict[str, str], app: Starlette,
+) -> None:
+    from tests.test_consent_flow import authorization
+
+    canary = f"CANARY-{uuid.uuid4().hex}"
+    contact = await client.post("/v1/contacts", json={"email": "pat@example.org"},
+                                headers={"Authorization": f"Bearer {keys['sender']}"})
+    fields = ("information_used", "used_by", "purpose", "expiry_event")
+    created = await client.post(
+        f"/v1/contacts/{contact.json()['id']}/authorizations",
+        json=authorization(**{field: f"{field} {canary}" for field in fields}),
+        headers={"Authorization": f"Bearer {keys['sender']}"})
+    assert created.status_code == 201, created.text
+    database = await dump_database(app)
+    assert canary not in database and canary.encode().hex() not in database

@@ -10,6 +10,15 @@ from service.access.keys import (
     authenticate,
     create_api_key,
     require,
+    split_key,
+)
+from service.access.organizations import (
+    OrganizationError,
+    create_organization,
+    find_organization,
 )
 
-__all__ = ["ROLES", "ApiKey", "Role", "VerifiedKeys", "authenticate", "create_api_key", "require"]
+__all__ = [
+    "ROLES", "ApiKey", "OrganizationError", "Role", "VerifiedKeys", "authenticate",
+    "create_api_key", "create_organization", "find_organization", "require", "split_key",
+]

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import asyncpg
 from starlette.requests import Request
 
+from service.access.organizations import find_organization
 from service.core.problems import Problem, unauthorized
 from service.db.queries import QUERIES
 
@@ -32,6 +33,14 @@ class ApiKey:
     id: uuid.UUID
     role: Role
     name: str
+    organization_id: uuid.UUID
+    # Prefixed to the organization's keyed digests (see access/organizations.py).
+    index_scope: bytes
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> ApiKey:
+        return cls(row["id"], row["role"], row["name"], row["organization_id"],
+                   bytes(row["index_scope"]))
 
     @property
     def actor(self) -> str:
@@ -43,13 +52,18 @@ def _hash_secret(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-async def create_api_key(pool: asyncpg.Pool, role: Role, name: str) -> str:
+async def create_api_key(
+    pool: asyncpg.Pool, role: Role, name: str, organization: str | None = None
+) -> str:
+    """A new key of ``organization`` (by name; None: the only organization there is)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    organization_id = await find_organization(pool, organization)
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     await pool.execute(
-        QUERIES.insert_api_key, uuid.uuid4(), key_id, _hash_secret(secret), role, name
+        QUERIES.insert_api_key, uuid.uuid4(), key_id, _hash_secret(secret), role, name,
+        organization_id,
     )
     return f"{_PREFIX}_{key_id}_{secret}"
 
@@ -86,23 +100,32 @@ class VerifiedKeys:
         self._entries[fingerprint] = (time.monotonic() + self._ttl, key)
 
 
+def split_key(presented: str) -> tuple[str, str] | None:
+    """The public key id and the secret of a presented key, or None if it is not one of ours."""
+    prefix, _, rest = presented.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != _PREFIX or not secret or len(key_id) != 16:
+        return None
+    return key_id, secret
+
+
 async def authenticate(
     pool: asyncpg.Pool, header: str | None, verified: VerifiedKeys | None = None
 ) -> ApiKey | None:
     if not header or not header.startswith("Bearer "):
         return None
     presented = header[len("Bearer ") :].strip()
-    prefix, _, rest = presented.partition("_")
-    key_id, _, secret = rest.partition("_")
-    if prefix != _PREFIX or not key_id or not secret or len(key_id) != 16:
+    parts = split_key(presented)
+    if parts is None:
         return None
+    key_id, secret = parts
     fingerprint = _hash_secret(presented)
     if verified is not None and (cached := verified.get(fingerprint)) is not None:
         return cached
     row = await pool.fetchrow(QUERIES.find_api_key, key_id)
     if row is None or not hmac.compare_digest(row["secret_hash"], _hash_secret(secret)):
         return None
-    key = ApiKey(row["id"], row["role"], row["name"])
+    key = ApiKey.from_row(row)
     if verified is not None:
         verified.put(fingerprint, key)
     return key

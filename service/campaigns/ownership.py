@@ -1,5 +1,5 @@
 """Which campaign a request names, and whether its key may see it: a marketer their own, an admin
-any. Anything else is a 404, so a campaign id tells a stranger nothing."""
+any of the organization's. Anything else is a 404, so a campaign id tells a stranger nothing."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ async def own_campaign(request: Request, *roles: Role) -> tuple[Resources, ApiKe
     campaign: asyncpg.Record | None = await res.db.fetchrow(
         QUERIES.campaign, path_id(request, "campaign_id")
     )
-    if campaign is None or (key.role != "admin" and campaign["api_key_id"] != key.id):
+    if (campaign is None or campaign["organization_id"] != key.organization_id
+            or (key.role != "admin" and campaign["api_key_id"] != key.id)):
         raise Problem(404, "not-found", "Not found")
     return res, key, campaign

@@ -38,7 +38,8 @@ class Refusal(StrEnum):
 class Authorization:
     id: uuid.UUID
     expires_at: dt.datetime | None
-    expiry_event: str | None
+    # Ends when something happens (its wording is sealed); the clinic records the revocation.
+    ends_on_event: bool
 
 
 @dataclass(frozen=True, slots=True)

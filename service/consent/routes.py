@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service import audit, messages
-from service.access import require
+from service.access import ApiKey, require
 from service.consent import store
 from service.consent.input import (
     parse_authorization,
@@ -25,6 +25,7 @@ from service.consent.input import (
 )
 from service.consent.policy import PURPOSES, Decision
 from service.consent.store import tag_mac
+from service.consent.terms import seal_terms
 from service.core import paths
 from service.core.addresses import email_index
 from service.core.bodies import read_json_object
@@ -42,7 +43,7 @@ async def create_contact(request: Request) -> Response:
     key = await require(request, "sender", "marketer")
     contact = parse_contact(await read_json_object(request, _BODY_LIMIT))
     keyring = res.settings.keyring
-    index = email_index(keyring, contact.email)
+    index = email_index(keyring, contact.email, key.index_scope)
     contact_id = uuid.uuid4()
     aad = contact_id.bytes
     async with res.db.acquire() as conn, conn.transaction():
@@ -52,7 +53,8 @@ async def create_contact(request: Request) -> Response:
             keyring.seal(contact.name.encode(), aad + b"name") if contact.name else None,
             keyring.seal(contact.external_ref.encode(), aad + b"external_ref")
             if contact.external_ref else None,
-            key.id, [tag_mac(keyring, tag) for tag in contact.tags],
+            key.id, [tag_mac(keyring, tag, key.index_scope) for tag in contact.tags],
+            key.organization_id,
         )
         if created is None:
             existing = await conn.fetchval(QUERIES.contact_by_index, index)
@@ -72,18 +74,18 @@ async def set_tags(request: Request) -> Response:
         raise invalid("The body is {\"tags\": [...]}", fields=sorted(set(body) ^ {"tags"}))
     tags = parse_tags(body)
     async with res.db.acquire() as conn, conn.transaction():
-        contact_id, _ = await _contact_index(conn, request)
+        contact_id, _ = await _contact_index(conn, request, key)
         await conn.execute(QUERIES.set_contact_tags, contact_id,
-                           [tag_mac(res.settings.keyring, tag) for tag in tags])
+                           [tag_mac(res.settings.keyring, tag, key.index_scope) for tag in tags])
         await audit.record(conn, actor=key.actor, action="contact.tags", object_type="contact",
                            object_id=str(contact_id), outcome="set", detail=f"count={len(tags)}")
     return JSONResponse({"id": str(contact_id), "tags": len(tags)})
 
 
-async def _contact_index(conn: asyncpg.Connection | asyncpg.Pool, request: Request) -> tuple[
-        uuid.UUID, bytes]:
+async def _contact_index(conn: asyncpg.Connection | asyncpg.Pool, request: Request,
+                         key: ApiKey) -> tuple[uuid.UUID, bytes]:
     contact_id = path_id(request, "contact_id")
-    index = await conn.fetchval(QUERIES.contact_index, contact_id)
+    index = await conn.fetchval(QUERIES.contact_index, contact_id, key.organization_id)
     if index is None:
         raise Problem(404, "not-found", "Not found")
     return contact_id, index
@@ -96,7 +98,7 @@ async def change_consent(request: Request) -> Response:
     if key.role == "marketer" and change.purpose != "marketing":
         raise Problem(403, "forbidden", "Marketers may only record marketing revocations")
     async with res.db.acquire() as conn, conn.transaction():
-        contact_id, _ = await _contact_index(conn, request)
+        contact_id, _ = await _contact_index(conn, request, key)
         event_id = await conn.fetchval(
             QUERIES.insert_consent_event, contact_id, change.purpose, change.action,
             change.source, key.actor, None,
@@ -118,12 +120,12 @@ async def create_authorization(request: Request) -> Response:
     authorization_id = uuid.uuid4()
     token, raw_token = new_token()
     async with res.db.acquire() as conn, conn.transaction():
-        contact_id, _ = await _contact_index(conn, request)
+        contact_id, index = await _contact_index(conn, request, key)
         await conn.execute(
-            QUERIES.insert_authorization, authorization_id, contact_id, new.information_used,
-            new.used_by, new.purpose_description, new.expires_at, new.expiry_event,
-            new.signed_at, new.revocation_right_noted, new.remuneration, new.document_sha256,
-            token_hash(raw_token), key.id,
+            QUERIES.insert_authorization, authorization_id, contact_id,
+            seal_terms(res.settings.keyring, authorization_id, new), new.expires_at,
+            new.expiry_event is not None, new.signed_at, new.revocation_right_noted,
+            new.remuneration, new.document_sha256, token_hash(raw_token), key.id,
         )
         await conn.execute(
             QUERIES.insert_consent_event, contact_id, "marketing", "grant", new.source,
@@ -132,7 +134,7 @@ async def create_authorization(request: Request) -> Response:
         recipient = await _contact_email(res, conn, contact_id)
         await messages.insert(conn, res.settings, messages.Outgoing(
             api_key_id=key.id, purpose="operations", kind="confirmation",
-            subject=messages.CONFIRMATION_SUBJECT, recipient=recipient,
+            subject=messages.CONFIRMATION_SUBJECT, recipient=recipient, recipient_index=index,
             link_token=(token, raw_token),
         ))
         await audit.record(
@@ -153,8 +155,8 @@ async def _contact_email(res: Resources, conn: asyncpg.Connection, contact_id: u
 
 async def consent_state(request: Request) -> Response:
     res: Resources = request.app.state.resources
-    await require(request, "sender", "marketer")
-    _, index = await _contact_index(res.db, request)
+    key = await require(request, "sender", "marketer")
+    _, index = await _contact_index(res.db, request, key)
     verdicts = await store.decisions(res.db, [(index, p) for p in PURPOSES])
     return JSONResponse({p: _verdict(v) for p, v in zip(PURPOSES, verdicts, strict=True)})
 
@@ -170,7 +172,7 @@ async def create_suppression(request: Request) -> Response:
     res: Resources = request.app.state.resources
     key = await require(request, "sender", "admin")
     new = parse_suppression(await read_json_object(request, _BODY_LIMIT))
-    index = email_index(res.settings.keyring, new.email)
+    index = email_index(res.settings.keyring, new.email, key.index_scope)
     async with res.db.acquire() as conn, conn.transaction():
         added = await conn.fetchval(QUERIES.insert_suppression, index, new.reason, None)
         if added is not None:

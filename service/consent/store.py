@@ -15,9 +15,10 @@ from service.core.crypto import Keyring
 from service.db.queries import QUERIES
 
 
-def tag_mac(keyring: Keyring, tag: str) -> bytes:
-    """The stored form of a contact tag (see migration 0006): comparable, not readable."""
-    return keyring.mac(b"contact-tag", tag.strip().casefold().encode())
+def tag_mac(keyring: Keyring, tag: str, scope: bytes) -> bytes:
+    """The stored form of an organization's contact tag (migration 0006): comparable within the
+    organization (``scope``), not readable."""
+    return keyring.mac(b"contact-tag", scope + tag.strip().casefold().encode())
 
 
 async def decisions(
@@ -31,7 +32,7 @@ async def decisions(
         authorization = None
         if row["authorization_id"] is not None:
             authorization = Authorization(
-                row["authorization_id"], row["expires_at"], row["expiry_event"]
+                row["authorization_id"], row["expires_at"], row["ends_on_event"]
             )
         ledgers[row["email_index"]].append(
             ConsentEvent(row["purpose"], row["action"], row["source"], row["at"], authorization)
@@ -59,12 +60,12 @@ async def recipient_state(conn: asyncpg.Connection | asyncpg.Pool, index: bytes)
     row = await conn.fetchrow(QUERIES.recipient_state, index)
     events = []
     if row["purposes"] is not None:
-        for purpose, action, source, at, auth_id, expires_at, expiry_event in zip(
+        for purpose, action, source, at, auth_id, expires_at, ends_on_event in zip(
             row["purposes"], row["actions"], row["sources"], row["ats"],
-            row["authorization_ids"], row["expires_ats"], row["expiry_events"], strict=True,
+            row["authorization_ids"], row["expires_ats"], row["ends_on_events"], strict=True,
         ):
             authorization = (
-                Authorization(auth_id, expires_at, expiry_event) if auth_id is not None else None
+                Authorization(auth_id, expires_at, ends_on_event) if auth_id is not None else None
             )
             events.append(ConsentEvent(purpose, action, source, at, authorization))
     return RecipientState(row["contact_id"], row["name_sealed"], row["suppressed"], events)

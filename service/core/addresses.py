@@ -43,6 +43,7 @@ def normalise_address(raw: str) -> str:
     return f"{local}@{ascii_domain}"
 
 
-def email_index(keyring: Keyring, address: str) -> bytes:
-    """Blind index of an address: equal for any capitalisation, useless without the key."""
-    return keyring.mac(b"email-index", address.casefold().encode())
+def email_index(keyring: Keyring, address: str, scope: bytes) -> bytes:
+    """Blind index of an address within an organization (``scope``, see
+    access/organizations.py): equal for any capitalisation, useless without the key."""
+    return keyring.mac(b"email-index", scope + address.casefold().encode())

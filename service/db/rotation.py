@@ -71,8 +71,11 @@ SEALED_COLUMNS = (
     SealedColumn("messages", "content_sealed", ("id",), _by_id(b"content"), token_bound=True),
     SealedColumn("campaigns", "content_sealed", ("id",), _by_id(b"content")),
     SealedColumn("campaigns", "link_key_sealed", ("id",), _by_id(b"link-key")),
+    SealedColumn("marketing_authorizations", "terms_sealed", ("id",), _by_id(b"terms")),
     SealedColumn("campaign_audience", "email_sealed", ("campaign_id", "email_index"),
                  lambda row: bytes(row["campaign_id"].bytes) + bytes(row["email_index"])),
+    SealedColumn("admin_totp", "secret_sealed", ("api_key_id",),
+                 lambda row: bytes(row["api_key_id"].bytes) + b"totp"),
 )
 
 

@@ -72,7 +72,8 @@ async def _decide(db: asyncpg.Pool, settings: Settings, recipients: list[str],
         return Outcome("delayed", report.detail, message_id)
     if report.kind in (Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE):
         named = report.final_recipient
-        if named is None or email_index(settings.keyring, named) != row["recipient_index"]:
+        scope = bytes(row["index_scope"])
+        if named is None or email_index(settings.keyring, named, scope) != row["recipient_index"]:
             return Outcome("unmatched", "recipient is not the message's", message_id)
         if report.kind is Kind.SOFT_BOUNCE:
             await db.execute(QUERIES.count_soft_bounce, message_id)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from service.core.addresses import email_index
 from service.core.config import Settings
 from service.core.crypto import Keyring, new_token, token_hash
 from service.db.queries import QUERIES
@@ -21,6 +20,9 @@ class Outgoing:
     purpose: str
     subject: str
     recipient: str
+    # The recipient's blind index in the sender's organization (core/addresses.py); the caller
+    # has it already from the consent check.
+    recipient_index: bytes
     kind: str = "secure_message"
     content: str | None = None
     verification_hash: bytes | None = None
@@ -28,8 +30,6 @@ class Outgoing:
     link_token: tuple[str, bytes] | None = None
     idempotency_key: str | None = None
     request_digest: bytes | None = None
-    # The recipient's blind index when the caller has it already (an HMAC: not worth twice).
-    recipient_index: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ class Sealed:
 
 
 def seal(keyring: Keyring, purpose: str, recipient: str, content: str | None,
-         link_token: tuple[str, bytes] | None = None, index: bytes | None = None) -> Sealed:
+         index: bytes, link_token: tuple[str, bytes] | None = None) -> Sealed:
     message_id = uuid.uuid4()
     aad = message_id.bytes
     token, raw_token = link_token or new_token()
@@ -62,7 +62,7 @@ def seal(keyring: Keyring, purpose: str, recipient: str, content: str | None,
     return Sealed(
         id=message_id,
         recipient_sealed=keyring.seal(recipient.encode(), aad + b"recipient"),
-        recipient_index=index or email_index(keyring, recipient),
+        recipient_index=index,
         token_sealed=keyring.seal(token.encode(), aad + b"token"),
         token_hash=token_hash(raw_token),
         content_sealed=content_sealed,
@@ -75,7 +75,7 @@ async def insert(conn: asyncpg.Connection | asyncpg.Pool, settings: Settings,
                  message: Outgoing) -> uuid.UUID | None:
     """Returns the new id, or None when the idempotency key was already used."""
     sealed = seal(settings.keyring, message.purpose, message.recipient, message.content,
-                  message.link_token, message.recipient_index)
+                  message.recipient_index, message.link_token)
     inserted: uuid.UUID | None = await conn.fetchval(
         QUERIES.insert_message,
         sealed.id,

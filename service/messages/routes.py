@@ -47,10 +47,10 @@ async def create_message(request: Request) -> Response:
         replay = await _replay(res, key.id, idempotency_key, digest)
         if replay is not None:
             return replay
-    index = email_index(res.settings.keyring, message.to)
+    index = email_index(res.settings.keyring, message.to, key.index_scope)
     recipient = await consent.recipient_state(res.db, index)
     await SubjectGate.of(request).enforce(
-        res.db, res.settings.subject_mode, message.subject,
+        res.db, res.settings.subject_mode, message.subject, key.organization_id,
         recipient_email=message.to, recipient_names=_known_names(res, recipient),
     )
     await _require_consent(res, key, message, index, recipient)

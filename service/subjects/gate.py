@@ -4,6 +4,7 @@ API's problem. Never logs or echoes the subject: it may be exactly the PHI being
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,23 +18,23 @@ from service.subjects.rules import decide_subject
 
 
 class ApprovedSubjects:
-    """The admins' allowlist, re-read at most every few seconds (it is small and rarely
-    changes); a change made through this process is seen at once."""
+    """Each organization's allowlist, kept by its admins, re-read at most every few seconds (it
+    is small and rarely changes); a change made through this process is seen at once."""
 
     def __init__(self, ttl: float = 5.0) -> None:
         self._ttl = ttl
-        self._loaded_at = -float("inf")
-        self._subjects: frozenset[str] = frozenset()
+        self._loaded: dict[uuid.UUID, tuple[float, frozenset[str]]] = {}
 
-    async def get(self, db: asyncpg.Pool) -> frozenset[str]:
-        if time.monotonic() - self._loaded_at > self._ttl:
-            rows = await db.fetch(QUERIES.approved_subjects)
-            self._subjects = frozenset(r["normalized"] for r in rows)
-            self._loaded_at = time.monotonic()
-        return self._subjects
+    async def get(self, db: asyncpg.Pool, organization_id: uuid.UUID) -> frozenset[str]:
+        loaded = self._loaded.get(organization_id)
+        if loaded is None or time.monotonic() - loaded[0] > self._ttl:
+            rows = await db.fetch(QUERIES.approved_subjects, organization_id)
+            loaded = self._loaded[organization_id] = (
+                time.monotonic(), frozenset(r["normalized"] for r in rows))
+        return loaded[1]
 
-    def invalidate(self) -> None:
-        self._loaded_at = -float("inf")
+    def invalidate(self, organization_id: uuid.UUID) -> None:
+        self._loaded.pop(organization_id, None)
 
 
 class SubjectGate:
@@ -56,11 +57,11 @@ class SubjectGate:
         return gate
 
     async def enforce(
-        self, db: asyncpg.Pool, mode: str, subject: str, *, recipient_email: str | None = None,
-        recipient_names: Sequence[str] = (),
+        self, db: asyncpg.Pool, mode: str, subject: str, organization_id: uuid.UUID, *,
+        recipient_email: str | None = None, recipient_names: Sequence[str] = (),
     ) -> None:
         decision = decide_subject(
-            subject, mode, await self.approved.get(db),
+            subject, mode, await self.approved.get(db, organization_id),
             lambda s: self.policy.check(s, recipient_names=recipient_names,
                                         recipient_email=recipient_email),
         )

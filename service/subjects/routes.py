@@ -23,8 +23,8 @@ _BODY_LIMIT = 4096
 
 async def list_subjects(request: Request) -> Response:
     res: Resources = request.app.state.resources
-    await require(request, "admin")
-    rows = await res.db.fetch(QUERIES.approved_subjects)
+    key = await require(request, "admin")
+    rows = await res.db.fetch(QUERIES.approved_subjects, key.organization_id)
     return JSONResponse({"subjects": [
         {"id": str(r["id"]), "subject": r["subject"], "created_at": r["created_at"].isoformat()}
         for r in rows
@@ -46,13 +46,13 @@ async def add_subject(request: Request) -> Response:
     async with res.db.acquire() as conn, conn.transaction():
         created = await conn.fetchval(
             QUERIES.insert_approved_subject, subject_id, subject,
-            normalise_for_allowlist(subject), key.id,
+            normalise_for_allowlist(subject), key.id, key.organization_id,
         )
         if created is None:
             raise Problem(409, "subject-already-approved", "This subject is already approved")
         await audit.record(conn, actor=key.actor, action="subject.approve",
                            object_type="subject", object_id=str(created), outcome="approved")
-    SubjectGate.of(request).approved.invalidate()
+    SubjectGate.of(request).approved.invalidate(key.organization_id)
     return JSONResponse({"id": str(created), "subject": subject}, 201)
 
 
@@ -61,10 +61,11 @@ async def remove_subject(request: Request) -> Response:
     key = await require(request, "admin")
     subject_id = path_id(request, "subject_id")
     async with res.db.acquire() as conn, conn.transaction():
-        removed = await conn.fetchval(QUERIES.delete_approved_subject, subject_id)
+        removed = await conn.fetchval(
+            QUERIES.delete_approved_subject, subject_id, key.organization_id)
         if removed is None:
             raise Problem(404, "not-found", "Not found")
         await audit.record(conn, actor=key.actor, action="subject.remove",
                            object_type="subject", object_id=str(removed), outcome="removed")
-    SubjectGate.of(request).approved.invalidate()
+    SubjectGate.of(request).approved.invalidate(key.organization_id)
     return Response(status_code=204)

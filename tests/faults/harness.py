@@ -600,14 +600,15 @@ async def authorize_marketing(svc: Service, recipients: list[str]) -> None:
         for address in recipients:
             contact_id, auth_id = uuid.uuid4(), uuid.uuid4()
             sealed = keyring.seal(address.encode(), contact_id.bytes + b"email")
-            contacts.append((contact_id, email_index(keyring, address), sealed, key_id))
+            # The key is in the "default" organization, whose index scope is empty.
+            contacts.append((contact_id, email_index(keyring, address, b""), sealed, key_id))
             grants.append((auth_id, contact_id, hashlib.sha256(address.encode()).digest(),
                            hashlib.sha256(b"c" + address.encode()).digest(), key_id))
             events += [(contact_id, action, auth_id) for action in ("grant", "confirm")]
         async with conn.transaction():
             await conn.executemany(
-                "INSERT INTO contacts (id, email_index, email_sealed, created_by)"
-                " VALUES ($1, $2, $3, $4)", contacts)
+                "INSERT INTO contacts (id, email_index, email_sealed, created_by, organization_id)"
+                " SELECT $1, $2, $3, $4, organization_id FROM api_keys WHERE id = $4", contacts)
             await conn.executemany(
                 "INSERT INTO marketing_authorizations (id, contact_id, information_used,"
                 " used_by, purpose_description, expires_at, signed_at, revocation_right_noted,"

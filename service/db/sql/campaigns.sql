@@ -4,9 +4,10 @@ INSERT INTO campaigns (id, api_key_id, name, subject, teaser, content_sealed, li
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
 
 -- name: campaign
-SELECT id, api_key_id, name, subject, teaser, content_sealed, links, tracking, rate_per_second,
-       scheduled_at, status, started_at, created_at
-FROM campaigns WHERE id = $1;
+-- With its organization: the organization of the key that created it.
+SELECT c.id, c.api_key_id, c.name, c.subject, c.teaser, c.content_sealed, c.links, c.tracking,
+       c.rate_per_second, c.scheduled_at, c.status, c.started_at, c.created_at, k.organization_id
+FROM campaigns c JOIN api_keys k ON k.id = c.api_key_id WHERE c.id = $1;
 
 -- name: campaign-excluded
 -- Recipients left out at fan-out, by reason, summed over the campaign's lanes.
@@ -157,13 +158,14 @@ UPDATE campaigns SET status = paused_from, paused_from = NULL
 WHERE id = $1 AND status = 'paused' RETURNING status;
 
 -- name: contacts-batch
--- Keyset walk over every contact, or those with the tag digest $3, each with its marketing
--- refusal (migration 0012), for "everyone with an active marketing authorization".
+-- Keyset walk over every contact of the organization $4, or those with the tag digest $3, each
+-- with its marketing refusal (migration 0012), for "everyone with an active marketing
+-- authorization".
 SELECT c.id, c.email_index, c.email_sealed,
        marketing_refusal(m, s.email_index IS NOT NULL) AS refusal
 FROM (
     SELECT id, email_index, email_sealed FROM contacts
-    WHERE email_index > $1
+    WHERE organization_id = $4 AND email_index > $1
       AND ($3::bytea IS NULL OR tag_macs @> ARRAY[$3::bytea])
     ORDER BY email_index
     LIMIT $2

@@ -1,8 +1,8 @@
 -- name: insert-contact
 -- One contact per address: a second create returns nothing and the caller reads the first.
 INSERT INTO contacts (id, email_index, email_sealed, name_sealed, external_ref_sealed, created_by,
-                      tag_macs)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+                      tag_macs, organization_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (email_index) DO NOTHING
 RETURNING id;
 
@@ -13,7 +13,8 @@ UPDATE contacts SET tag_macs = $2 WHERE id = $1 RETURNING id;
 SELECT id FROM contacts WHERE email_index = $1;
 
 -- name: contact-index
-SELECT email_index FROM contacts WHERE id = $1;
+-- A contact of the organization $2 only: another's contact id is as unknown as a random one.
+SELECT email_index FROM contacts WHERE id = $1 AND organization_id = $2;
 
 -- name: contact-email
 SELECT email_sealed FROM contacts WHERE id = $1;
@@ -24,10 +25,20 @@ VALUES ($1, $2, $3, $4, $5, $6)
 RETURNING id;
 
 -- name: insert-authorization
-INSERT INTO marketing_authorizations (id, contact_id, information_used, used_by,
-    purpose_description, expires_at, expiry_event, signed_at, revocation_right_noted,
-    remuneration, document_sha256, confirm_token_hash, created_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13);
+INSERT INTO marketing_authorizations (id, contact_id, terms_sealed, expires_at, ends_on_event,
+    signed_at, revocation_right_noted, remuneration, document_sha256, confirm_token_hash,
+    created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
+
+-- name: plaintext-authorization-terms
+SELECT id, information_used, used_by, purpose_description, expiry_event
+FROM marketing_authorizations WHERE terms_sealed IS NULL ORDER BY id LIMIT $1;
+
+-- name: seal-authorization-terms
+UPDATE marketing_authorizations
+SET terms_sealed = $2, ends_on_event = ends_on_event OR expiry_event IS NOT NULL,
+    information_used = NULL, used_by = NULL, purpose_description = NULL, expiry_event = NULL
+WHERE id = $1 AND terms_sealed IS NULL;
 
 -- name: authorization-by-confirm-token
 SELECT a.id, a.contact_id, c.email_index
@@ -38,7 +49,7 @@ WHERE a.confirm_token_hash = $1;
 -- Every event of every contact behind the given addresses, in the order written: the input of
 -- the pure consent decision. One query for a whole batch of messages.
 SELECT c.email_index, e.purpose, e.action, e.source, e.at,
-       a.id AS authorization_id, a.expires_at, a.expiry_event
+       a.id AS authorization_id, a.expires_at, a.ends_on_event
 FROM unnest($1::bytea[]) AS wanted (email_index)
 JOIN contacts c ON c.email_index = wanted.email_index
 JOIN consent_events e ON e.contact_id = c.id
@@ -69,7 +80,7 @@ WHERE m.unsubscribe_hash = $1
 SELECT c.id AS contact_id, c.name_sealed,
        EXISTS (SELECT 1 FROM suppressions s WHERE s.email_index = $1) AS suppressed,
        l.purposes, l.actions, l.sources, l.ats, l.authorization_ids, l.expires_ats,
-       l.expiry_events
+       l.ends_on_events
 FROM (SELECT 1) AS one
 LEFT JOIN contacts c ON c.email_index = $1
 LEFT JOIN LATERAL (
@@ -79,7 +90,7 @@ LEFT JOIN LATERAL (
            array_agg(e.at ORDER BY e.id) AS ats,
            array_agg(a.id ORDER BY e.id) AS authorization_ids,
            array_agg(a.expires_at ORDER BY e.id) AS expires_ats,
-           array_agg(a.expiry_event ORDER BY e.id) AS expiry_events
+           array_agg(a.ends_on_event ORDER BY e.id) AS ends_on_events
     FROM consent_events e LEFT JOIN marketing_authorizations a ON a.id = e.authorization_id
     WHERE e.contact_id = c.id
 ) l ON true;

@@ -1,6 +1,12 @@
 -- name: message-for-report
-SELECT id, status, recipient_index, campaign_id, purpose, complained_at FROM messages
-WHERE id = $1;
+-- With the sending organization's index scope, to check a bounce names the message's recipient.
+-- A campaign's messages have no key of their own: the campaign's is the sender.
+SELECT m.id, m.status, m.recipient_index, m.campaign_id, m.purpose, m.complained_at,
+       o.index_scope
+FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id
+JOIN api_keys k ON k.id = coalesce(m.api_key_id, c.api_key_id)
+JOIN organizations o ON o.id = k.organization_id
+WHERE m.id = $1;
 
 -- name: mark-bounced
 WITH m AS (
