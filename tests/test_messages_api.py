@@ -109,7 +109,8 @@ async def test_missing_fields_are_listed(client: httpx.AsyncClient, keys: dict[s
     assert problem["fields"] == ["content", "purpose", "subject"]
 
 
-@pytest.mark.parametrize("subject", ["Reminder\r\nBcc: someone@example.org", "Reminder\x00",
+# NUL, which nothing can store, is refused before the gate (tests/test_hostile_input.py).
+@pytest.mark.parametrize("subject", ["Reminder\r\nBcc: someone@example.org", "Reminder\x07",
                                      "Time for your HIV follow-up"])
 async def test_unsafe_subjects_are_refused_without_echo(
     client: httpx.AsyncClient, keys: dict[str, str], subject: str,

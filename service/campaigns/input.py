@@ -15,6 +15,9 @@ from service.core.problems import invalid
 _FIELDS = ("name", "subject", "content", "teaser", "links", "tracking", "rate_per_second",
            "scheduled_at")
 MAX_LINKS = 50
+LINK_MAX = 2000
+# The name, the subject and the teaser: a line, not a text.
+LINE_MAX = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +35,7 @@ class NewCampaign:
 def _links(body: dict[str, Any]) -> list[str]:
     links = body.get("links", [])
     if not isinstance(links, list) or len(links) > MAX_LINKS or not all(
-        isinstance(u, str) and len(u) <= 2000 and u.isprintable() and " " not in u
+        isinstance(u, str) and len(u) <= LINK_MAX and u.isprintable() and " " not in u
         and urlsplit(u).scheme == "https" and urlsplit(u).netloc for u in links
     ):
         raise invalid(f"`links` must be a list of at most {MAX_LINKS} https URLs",
@@ -50,10 +53,10 @@ def _rate(body: dict[str, Any]) -> float:
 
 def parse_campaign(body: dict[str, Any], content_max_bytes: int) -> NewCampaign:
     only(body, _FIELDS)
-    name = str(text_field(body, "name", 200))
-    subject = str(text_field(body, "subject", 200))
+    name = str(text_field(body, "name", LINE_MAX))
+    subject = str(text_field(body, "subject", LINE_MAX))
     content = text_field(body, "content", content_max_bytes, optional=True)
-    teaser = text_field(body, "teaser", 200, optional=True)
+    teaser = text_field(body, "teaser", LINE_MAX, optional=True)
     if content is None and teaser is None:
         raise invalid("A campaign needs `content` (shown in the portal) or a `teaser`",
                       fields=["content", "teaser"])

@@ -51,17 +51,17 @@ class NewSuppression:
 
 
 MAX_TAGS = 20
-_TAG_MAX = 64
+TAG_MAX = 64
 
 
 def parse_tags(body: dict[str, Any], field: str = "tags") -> tuple[str, ...]:
     """Marketing segments such as ``spring-fair``: case and surrounding blanks do not count."""
     value = body.get(field, [])
     if not isinstance(value, list) or len(value) > MAX_TAGS or not all(
-        isinstance(tag, str) and tag.strip() and len(tag) <= _TAG_MAX and tag.isprintable()
+        isinstance(tag, str) and tag.strip() and len(tag) <= TAG_MAX and tag.isprintable()
         for tag in value
     ):
-        raise invalid(f"`{field}` must be a list of at most {MAX_TAGS} tags of 1 to {_TAG_MAX} "
+        raise invalid(f"`{field}` must be a list of at most {MAX_TAGS} tags of 1 to {TAG_MAX} "
                       "printable characters", fields=[field])
     return tuple(sorted({tag.strip().casefold() for tag in value}))
 

@@ -6,8 +6,9 @@ Problems name the field, never its value: a value may be exactly the PHI being r
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -16,6 +17,37 @@ from service.core.addresses import AddressError, normalise_address
 from service.core.problems import Problem, invalid
 
 TEXT_MAX = 2000
+# The dates a query may name: a report before the service existed, or past any real schedule,
+# is a typo, and the far ends of the calendar overflow date arithmetic.
+EARLIEST_DATE = dt.date(2000, 1, 1)
+LATEST_DATE = dt.date(2099, 12, 31)
+
+# NUL, which PostgreSQL text cannot hold, and lone surrogates (JSON's "\ud800"), which UTF-8
+# cannot encode: either would fail deep inside a handler, after the request was judged valid.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_DATE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def storable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is None
+
+
+def refuse_unstorable(fields: Mapping[str, Any]) -> None:
+    """Every string of a body or form, at any depth, names included, must be storable; the
+    problem names the top-level field (a nested name or value may be the PHI itself)."""
+    for field, value in fields.items():
+        if not storable(field):
+            raise invalid("A field name holds NUL or a lone surrogate")
+        pending = [value]
+        while pending:
+            item = pending.pop()
+            if isinstance(item, dict):
+                pending.extend(item)
+                pending.extend(item.values())
+            elif isinstance(item, list):
+                pending.extend(item)
+            elif isinstance(item, str) and not storable(item):
+                raise invalid(f"`{field}` holds NUL or a lone surrogate", fields=[field])
 
 
 def only(body: dict[str, Any], allowed: Collection[str], required: Collection[str] = ()) -> None:
@@ -74,6 +106,22 @@ def flag(body: dict[str, Any], field: str, default: bool | None = None) -> bool:
     value = body.get(field, default)
     if not isinstance(value, bool):
         raise invalid(f"`{field}` must be true or false", fields=[field])
+    return value
+
+
+def query_date(request: Request, name: str, default: dt.date) -> dt.date:
+    """A ``YYYY-MM-DD`` query parameter from EARLIEST_DATE to LATEST_DATE."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        # fromisoformat also takes 20240101 and 2024-W01-1: one spelling only.
+        value = dt.date.fromisoformat(raw) if _DATE.fullmatch(raw) else None
+    except ValueError:
+        value = None
+    if value is None or not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise invalid(f"`{name}` must be a date, YYYY-MM-DD, from {EARLIEST_DATE} to "
+                      f"{LATEST_DATE}", fields=[name])
     return value
 
 

@@ -4,12 +4,15 @@ must redact, derived from it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Collection, Sequence
 
+from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
-from service.admin import dashboard
+from service.admin import dashboard, sign_in
 from service.campaigns import routes as campaigns
 from service.consent import preferences
 from service.consent import routes as contacts
@@ -24,8 +27,33 @@ from service.subjects import routes as subjects
 _PARAMETER = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 
+class _PathRoute(Route):
+    """A route whose 405 names every method of its path. Starlette answers a 405 from the first
+    route whose path matched, naming that route's methods only, so a path served by two routes
+    (GET and POST) would deny having the other."""
+
+    def __init__(self, route: Route, allow: Collection[str]) -> None:
+        super().__init__(route.path, route.endpoint, methods=list(route.methods or ()),
+                         name=route.name)
+        self.allow = ", ".join(sorted(allow))
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            raise HTTPException(405, headers={"Allow": self.allow})
+        await super().handle(scope, receive, send)
+
+
+def _allow_per_path(routes: list[BaseRoute]) -> list[BaseRoute]:
+    methods: defaultdict[str, set[str]] = defaultdict(set)
+    for route in routes:
+        if isinstance(route, Route):
+            methods[route.path] |= route.methods or set()
+    return [_PathRoute(route, methods[route.path]) if isinstance(route, Route) else route
+            for route in routes]
+
+
 def route_table() -> list[BaseRoute]:
-    return [
+    return _allow_per_path([
         Route(p.HEALTHZ, health.healthz, methods=["GET"]),
         Route(p.READYZ, health.readyz, methods=["GET"]),
         Route(p.OPENAPI, health.openapi, methods=["GET"]),
@@ -58,12 +86,14 @@ def route_table() -> list[BaseRoute]:
         Route(p.TRACK_OPEN, tracking.open_pixel, methods=["GET"]),
         Route(p.TRACK_CLICK, tracking.click, methods=["GET"]),
         Route(p.DASHBOARD, dashboard.show, methods=["GET"]),
-        Route(p.DASHBOARD_LOGIN, dashboard.sign_in_page, methods=["GET"]),
-        Route(p.DASHBOARD_LOGIN, dashboard.sign_in, methods=["POST"]),
-        Route(p.DASHBOARD_LOGOUT, dashboard.sign_out, methods=["POST"]),
+        Route(p.DASHBOARD_LOGIN, sign_in.sign_in_page, methods=["GET"]),
+        Route(p.DASHBOARD_LOGIN, sign_in.sign_in, methods=["POST"]),
+        Route(p.DASHBOARD_LOGOUT, sign_in.sign_out, methods=["POST"]),
+        Route(p.DASHBOARD_ENROL, sign_in.enrol_page, methods=["GET"]),
+        Route(p.DASHBOARD_ENROL, sign_in.enrol, methods=["POST"]),
         Route(p.PROMETHEUS, prometheus.metrics, methods=["GET"]),
         Mount(p.STATIC, StaticFiles(directory=STATIC_DIR), name="static"),
-    ]
+    ])
 
 
 def secret_prefixes(routes: Sequence[BaseRoute]) -> tuple[str, ...]:

@@ -25,8 +25,10 @@ class MessageRequest:
 
 def parse_message_request(body: dict[str, Any], content_max_bytes: int) -> MessageRequest:
     only(body, _FIELDS, ("to", "purpose", "subject", "content"))
+    # Only `verification` may be null (no question asked).
     not_strings = sorted(
-        f for f in _FIELDS if f in body and body[f] is not None and not isinstance(body[f], str)
+        f for f in _FIELDS if f in body and not isinstance(body[f], str)
+        and not (f == "verification" and body[f] is None)
     )
     if not_strings:
         raise invalid("These fields must be strings", fields=not_strings)
