@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
+from service.core import logs
 from service.core.config import ConfigError, Settings
 
 
@@ -32,6 +32,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     key = verbs.add_parser("create-key", help="print a new API key once")
     key.add_argument("--role", required=True, choices=("sender", "marketer", "admin"))
     key.add_argument("--name", required=True)
+    key.add_argument("--organization",
+                     help="the organization the key belongs to (default: the only one there is)")
+    organization = verbs.add_parser("create-organization",
+                                    help="add an organization (a tenant) for API keys to join")
+    organization.add_argument("--name", required=True)
+    enrol_totp = verbs.add_parser(
+        "enrol-totp", help="give an admin key a new dashboard second factor; prints it once")
+    enrol_totp.add_argument("--key-id", required=True,
+                            help="the key's public id: the 16 hex digits after 'hm_'")
     inbound = verbs.add_parser("inbound", help="receive bounces and complaints for BOUNCE_DOMAIN")
     inbound.add_argument("--host", default="127.0.0.1")
     inbound.add_argument("--port", type=int, default=2526)
@@ -49,10 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="rsa (2048 bits, the default) or ed25519 (RFC 8463)")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     if args.verb == "check-subjects":
         return check_subjects(sys.stdin, sys.stdout)
     if args.verb == "version":
@@ -92,9 +98,15 @@ def _run(args: argparse.Namespace) -> int:
         asyncio.run(serve(settings, burst=args.burst))
         return 0
     if args.verb == "create-key":
-        return asyncio.run(_create_key(settings, args.role, args.name))
+        return asyncio.run(_create_key(settings, args.role, args.name, args.organization))
+    if args.verb == "create-organization":
+        return asyncio.run(_create_organization(settings, args.name))
     if args.verb == "rotate-keys":
         return asyncio.run(_rotate_keys(settings))
+    if args.verb == "enrol-totp":
+        from service.admin.totp import enrol_command
+
+        return asyncio.run(enrol_command(settings, args.key_id))
     if args.verb == "inbound":
         return serve_inbound(settings, args.host, args.port)
     raise AssertionError(args.verb)
@@ -120,6 +132,16 @@ async def _migrate(settings: Settings) -> int:
         print(f"migrate: {exc}", file=sys.stderr)
         return 1
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    from service.consent.terms import seal_plaintext_terms
+    from service.db.pool import create_db_pool
+
+    pool = await create_db_pool(settings, min_size=1, max_size=1)
+    try:
+        sealed = await seal_plaintext_terms(pool, settings.keyring)
+    finally:
+        await pool.close()
+    if sealed:
+        print(f"sealed the terms of {sealed} authorization(s) written before migration 0018")
     return 0
 
 
@@ -143,19 +165,40 @@ async def _rotate_keys(settings: Settings) -> int:
     return 1 if report.still_needed else 0
 
 
-async def _create_key(settings: Settings, role: str, name: str) -> int:
+async def _create_key(settings: Settings, role: str, name: str, organization: str | None) -> int:
     import asyncpg
 
-    from service.access import create_api_key
+    from service.access import OrganizationError, create_api_key
 
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
     assert pool is not None
     try:
-        key = await create_api_key(pool, role, name)  # type: ignore[arg-type]
+        key = await create_api_key(pool, role, name, organization)  # type: ignore[arg-type]
+    except OrganizationError as exc:
+        print(f"create-key: {exc}", file=sys.stderr)
+        return 1
     finally:
         await pool.close()
     print(f"created {role} key {name!r}; it is shown only once:", file=sys.stderr)
     print(key)
+    return 0
+
+
+async def _create_organization(settings: Settings, name: str) -> int:
+    import asyncpg
+
+    from service.access import OrganizationError, create_organization
+
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
+    assert pool is not None
+    try:
+        await create_organization(pool, name)
+    except OrganizationError as exc:
+        print(f"create-organization: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await pool.close()
+    print(f"created organization {name.strip()!r}")
     return 0
 
 
@@ -201,10 +244,13 @@ def check_api(settings: Settings) -> int:
     import urllib.error
     import urllib.request
 
-    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::") else settings.api_host  # noqa: S104
+    # Compared, not bound: a wildcard listener is checked over loopback.
+    any_ipv4 = "0.0.0.0"  # noqa: S104 # nosec B104
+    host = "127.0.0.1" if settings.api_host in (any_ipv4, "::") else settings.api_host
     url = f"http://{host}:{settings.api_port}/readyz"
     try:
-        with urllib.request.urlopen(url, timeout=3) as response:
+        # The scheme is the http:// written above, never a file: or custom one.
+        with urllib.request.urlopen(url, timeout=3) as response:  # nosec B310
             ready = response.status == 200
     except (OSError, urllib.error.URLError) as exc:
         print(f"{url}: {exc}", file=sys.stderr)

@@ -19,13 +19,20 @@ from starlette.responses import JSONResponse, Response
 
 from service import audit
 from service.access import require
-from service.campaigns.audience import MAX_ROWS, TooManyRows, stage_authorized, stage_csv
+from service.campaigns.audience import (
+    MAX_LINE_BYTES,
+    MAX_ROWS,
+    TooManyRows,
+    stage_authorized,
+    stage_csv,
+)
 from service.campaigns.fanout import create_lanes
 from service.campaigns.input import parse_campaign, selected_tag
+from service.campaigns.lines import LineTooLong
 from service.campaigns.ownership import own_campaign
 from service.campaigns.pacing import progress
 from service.core import paths
-from service.core.bodies import read_json_object
+from service.core.bodies import read_json_object, stream_capped
 from service.core.problems import Problem, require_marketing
 from service.db.queries import QUERIES
 from service.db.queue import REDIS_UNREACHABLE, enqueue_fan_out
@@ -44,10 +51,10 @@ async def create_campaign(request: Request) -> Response:
     new = parse_campaign(await read_json_object(request, _BODY_LIMIT),
                          res.settings.content_max_bytes)
     gate = SubjectGate.of(request)
-    await gate.enforce(res.db, res.settings.subject_mode, new.subject)
+    await gate.enforce(res.db, res.settings.subject_mode, new.subject, key.organization_id)
     if new.teaser is not None:
         # The teaser is shown in the email itself: it must be as generic as a subject.
-        await gate.enforce(res.db, res.settings.subject_mode, new.teaser)
+        await gate.enforce(res.db, res.settings.subject_mode, new.teaser, key.organization_id)
     campaign_id = uuid.uuid4()
     keyring = res.settings.keyring
     sealed = None
@@ -71,20 +78,23 @@ async def upload_audience(request: Request) -> Response:
         raise Problem(409, "campaign-not-draft", "The audience can change only before sending")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     tag = None
+    csv_body = None
     if media_type == "application/json":
         tag = selected_tag(await read_json_object(request, 1024))
-    elif media_type != "text/csv":
+    elif media_type == "text/csv":
+        # An oversized Content-Length is refused here, before a connection is taken.
+        csv_body = stream_capped(request, res.settings.audience_max_bytes)
+    else:
         raise Problem(415, "unsupported-media-type",
                       "Send the audience as text/csv, or select it as application/json")
     try:
         async with res.db.acquire() as conn, conn.transaction():
-            if media_type == "text/csv":
+            if csv_body is not None:
                 report = await stage_csv(
-                    conn, res.settings.keyring, campaign["id"], request.stream()
-                )
+                    conn, res.settings.keyring, key, campaign["id"], csv_body)
             else:
                 report = await stage_authorized(
-                    conn, res.settings.keyring, campaign["id"], tag
+                    conn, res.settings.keyring, key, campaign["id"], tag
                 )
             await audit.record(
                 conn, actor=key.actor, action="campaign.audience", object_type="campaign",
@@ -94,6 +104,9 @@ async def upload_audience(request: Request) -> Response:
     except TooManyRows:
         raise Problem(413, "audience-too-large", "The audience is too large",
                       f"An upload may have at most {MAX_ROWS} rows") from None
+    except LineTooLong as exc:
+        raise Problem(422, "audience-line-too-long", "A line of the audience is too long",
+                      f"A line may have at most {MAX_LINE_BYTES} bytes", line=exc.line) from None
     return JSONResponse(asdict(report))
 
 

@@ -57,18 +57,25 @@ class Settings:
     worker_concurrency: int = 32
     content_max_bytes: int = 64 * 1024
     body_max_bytes: int = 256 * 1024
+    # A CSV audience upload: 1,000,000 rows (the row cap) of about 100 bytes fit.
+    audience_max_bytes: int = 100 * 1024 * 1024
     portal_ttl_seconds: int = 30 * 24 * 3600
     verification_max_failures: int = 5
     retry_give_up_seconds: int = 48 * 3600
     subject_mode: SubjectMode = "detector"
     # Smallest count shown as it is; 1 .. k-1 become "<k" (CMS cell-size suppression).
     metrics_min_cell: int = 11
+    # An open or click this soon after the email was composed is a machine's (Apple Mail Privacy
+    # Protection, link scanners): no one reads that fast.
+    tracking_machine_seconds: int = 30
     # A campaign's fan-out runs as this many jobs side by side, each on its own connection.
     fanout_lanes: int = 2
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # Touched every few seconds by a live worker; ``worker --check`` reads it.
-    worker_heartbeat_file: str = "/tmp/hipaa-mail-worker.heartbeat"  # noqa: S108
+    # Touched every few seconds by a live worker; ``worker --check`` reads it. A fixed name in
+    # /tmp is safe here: the file is only touched (created, never written or truncated) and
+    # only its mtime is read.
+    worker_heartbeat_file: str = "/tmp/hipaa-mail-worker.heartbeat"  # noqa: S108 # nosec B108
     # The local STARTTLS relay of ``python -m service dev``.
     dev_relay_port: int = 2525
     # RFC 8689: ask relays that advertise REQUIRETLS for it; "required" refuses those that don't.
@@ -131,7 +138,13 @@ class Settings:
             metrics_min_cell=_int(
                 env, "METRICS_MIN_CELL", defaults.metrics_min_cell, 2, 1000
             ),
+            tracking_machine_seconds=_int(
+                env, "TRACKING_MACHINE_SECONDS", defaults.tracking_machine_seconds, 0, 3600
+            ),
             fanout_lanes=_int(env, "FANOUT_LANES", defaults.fanout_lanes, 1, MAX_FANOUT_LANES),
+            audience_max_bytes=_int(
+                env, "AUDIENCE_MAX_BYTES", defaults.audience_max_bytes, 64 * 1024, 1024**3
+            ),
             subject_mode=_choice(env, "SUBJECT_MODE", ("detector", "allowlist"), "detector"),  # type: ignore[arg-type]
             api_host=env.get("API_HOST") or defaults.api_host,
             api_port=_int(env, "API_PORT", defaults.api_port, 1, 65535),
