@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
+from service.access import commands as access_commands
 from service.core import logs
 from service.core.config import ConfigError, Settings
 
@@ -29,14 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("--burst", action="store_true", help="drain the queue and exit")
     worker.add_argument("--check", action="store_true",
                         help="exit 0 if this machine's worker beat in the last 30 s, else 1")
-    key = verbs.add_parser("create-key", help="print a new API key once")
-    key.add_argument("--role", required=True, choices=("sender", "marketer", "admin"))
-    key.add_argument("--name", required=True)
-    key.add_argument("--organization",
-                     help="the organization the key belongs to (default: the only one there is)")
-    organization = verbs.add_parser("create-organization",
-                                    help="add an organization (a tenant) for API keys to join")
-    organization.add_argument("--name", required=True)
+    access_commands.register(verbs)
     enrol_totp = verbs.add_parser(
         "enrol-totp", help="give an admin key a new dashboard second factor; prints it once")
     enrol_totp.add_argument("--key-id", required=True,
@@ -78,6 +72,8 @@ def _run(args: argparse.Namespace) -> int:
 
         return asyncio.run(run_dev())
     settings = Settings.from_env()
+    if getattr(args, "command", None) is not None:
+        return int(asyncio.run(args.command(settings, args)))
     if args.verb == "migrate":
         return asyncio.run(_migrate(settings))
     if args.verb == "api" and args.check:
@@ -97,10 +93,6 @@ def _run(args: argparse.Namespace) -> int:
         Path(settings.worker_heartbeat_file).unlink(missing_ok=True)
         asyncio.run(serve(settings, burst=args.burst))
         return 0
-    if args.verb == "create-key":
-        return asyncio.run(_create_key(settings, args.role, args.name, args.organization))
-    if args.verb == "create-organization":
-        return asyncio.run(_create_organization(settings, args.name))
     if args.verb == "rotate-keys":
         return asyncio.run(_rotate_keys(settings))
     if args.verb == "enrol-totp":
@@ -163,43 +155,6 @@ async def _rotate_keys(settings: Settings) -> int:
         print(f"{report.census[kid]} stored value(s) still need key {kid!r}: keep it",
               file=sys.stderr)
     return 1 if report.still_needed else 0
-
-
-async def _create_key(settings: Settings, role: str, name: str, organization: str | None) -> int:
-    import asyncpg
-
-    from service.access import OrganizationError, create_api_key
-
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
-    assert pool is not None
-    try:
-        key = await create_api_key(pool, role, name, organization)  # type: ignore[arg-type]
-    except OrganizationError as exc:
-        print(f"create-key: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await pool.close()
-    print(f"created {role} key {name!r}; it is shown only once:", file=sys.stderr)
-    print(key)
-    return 0
-
-
-async def _create_organization(settings: Settings, name: str) -> int:
-    import asyncpg
-
-    from service.access import OrganizationError, create_organization
-
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
-    assert pool is not None
-    try:
-        await create_organization(pool, name)
-    except OrganizationError as exc:
-        print(f"create-organization: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await pool.close()
-    print(f"created organization {name.strip()!r}")
-    return 0
 
 
 def serve_api(settings: Settings, host: str, port: int) -> int:

@@ -4,7 +4,9 @@ table is tried; a route added later fails here until someone says how it is kept
 
 from __future__ import annotations
 
+import base64
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,9 +16,11 @@ from starlette.routing import Route
 
 from service.access import ROLES, create_api_key, create_organization
 from service.core import paths as p
+from service.core.config import Settings
 from service.http.routes import route_table
 from tests.campaign_setup import authorize_all, create, marketer_key_id
 from tests.helpers import REMINDER, auth
+from tests.test_cli import run
 from tests.test_consent_flow import NEWSLETTER, authorization
 
 PATIENT = "pat.jones@example.org"
@@ -207,3 +211,22 @@ async def test_a_key_must_name_its_organization_once_there_are_several(app: Star
         await create_api_key(db, "sender", "x", "Nowhere Clinic")
     with pytest.raises(OrganizationError, match="exists"):
         await create_organization(db, OTHER)
+
+
+async def test_the_organization_verbs_make_a_working_key_of_the_named_organization(
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path,
+) -> None:
+    env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "MASTER_KEYS": ",".join(f"{kid}:{base64.b64encode(key).decode()}"
+                                   for kid, key in settings.keyring.keys.items())}
+    assert run(tmp_path, "create-organization", "--name", OTHER, **env).returncode == 0
+    again = run(tmp_path, "create-organization", "--name", OTHER, **env)
+    assert again.returncode == 1 and "exists" in again.stderr
+    ambiguous = run(tmp_path, "create-key", "--role", "sender", "--name", "x", **env)
+    assert ambiguous.returncode == 1 and "name one" in ambiguous.stderr
+    made = run(tmp_path, "create-key", "--role", "sender", "--name", "Hillside EHR",
+               "--organization", OTHER, **env)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip().splitlines()[-1]
+    contact = await client.post(p.CONTACTS, json={"email": PATIENT}, headers=auth(key))
+    assert contact.status_code == 201
