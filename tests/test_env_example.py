@@ -14,8 +14,8 @@ from service.core.config import Settings
 ROOT = Path(__file__).resolve().parents[1]
 _LINE = re.compile(r"^#? ?([A-Z][A-Z0-9_]+)=(.*)$")
 _NAME = re.compile(r"[A-Z][A-Z0-9_]+")
-# config.py's readers take (env, NAME, ...).
-_READERS = {"_int", "_choice", "_existing_file"}
+# The typed readers of core/setting_values.py take (env, NAME, ...).
+_READERS = {"read_int", "read_choice", "read_existing_file", "read_rate_limit"}
 
 
 def documented() -> dict[str, str]:

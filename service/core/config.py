@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +11,16 @@ from typing import Literal
 
 from service.core.crypto import Keyring
 from service.core.redis_url import RedisUrlError, parse_redis_url
+from service.core.setting_values import ConfigError as ConfigError
+from service.core.setting_values import RateLimit as RateLimit
+from service.core.setting_values import parse_master_keys as parse_master_keys
+from service.core.setting_values import (
+    read_choice,
+    read_existing_file,
+    read_int,
+    read_keyring,
+    read_rate_limit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,17 +28,8 @@ SmtpTls = Literal["starttls", "implicit"]
 RequireTls = Literal["auto", "required"]
 SubjectMode = Literal["detector", "allowlist"]
 
-DEV_KEYS_FILE = Path(".dev/master-keys")
 # The most fan-out lanes a campaign may run in (FANOUT_LANES).
 MAX_FANOUT_LANES = 16
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed; the message names the variable and never its value."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable}: {problem}")
-        self.variable = variable
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +96,24 @@ class Settings:
     clinic_contact: str | None = None
     # Campaigns and marketing sends; in production they need DKIM and CLINIC_POSTAL_ADDRESS.
     marketing_enabled: bool = True
+    # Per API key, by its role; None: unlimited. High enough for a clinic group's nightly burst
+    # of reminders from one key; a runaway client is slowed before the database is.
+    rate_limit_sender: RateLimit | None = RateLimit(200, 1, 400)
+    rate_limit_marketer: RateLimit | None = RateLimit(100, 1, 200)
+    rate_limit_admin: RateLimit | None = RateLimit(50, 1, 100)
+    # Webhook endpoints on loopback and private networks (tests, on-premises receivers).
+    webhook_allow_private: bool = False
+    # Waits before each webhook retry, then it fails (Svix's: 27.6 h); tests pass a short one.
+    webhook_retry_seconds: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    # An endpoint whose every attempt failed this long is disabled until an admin enables it.
+    webhook_disable_after_seconds: float = 5 * 24 * 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         defaults = cls()
         env = dict(_read_dotenv(Path(".env")))
         env.update(os.environ if environ is None else environ)
-        production = _choice(env, "SERVICE_ENV", ("development", "production"), "development")
+        production = read_choice(env, "SERVICE_ENV", ("development", "production"), "development")
         is_prod = production == "production"
         mail_from = env.get("MAIL_FROM")
         if is_prod and not mail_from:
@@ -113,45 +122,45 @@ class Settings:
             database_url=env.get("DATABASE_URL", defaults.database_url),
             redis_url=_redis_url(env, defaults.redis_url),
             smtp_host=env.get("SMTP_HOST", defaults.smtp_host),
-            smtp_port=_int(env, "SMTP_PORT", defaults.smtp_port, 1, 65535),
-            smtp_tls=_choice(env, "SMTP_TLS", ("starttls", "implicit"), "starttls"),  # type: ignore[arg-type]
-            smtp_ca_file=_existing_file(env, "SMTP_CA_FILE"),
+            smtp_port=read_int(env, "SMTP_PORT", defaults.smtp_port, 1, 65535),
+            smtp_tls=read_choice(env, "SMTP_TLS", ("starttls", "implicit"), "starttls"),  # type: ignore[arg-type]
+            smtp_ca_file=read_existing_file(env, "SMTP_CA_FILE"),
             smtp_username=env.get("SMTP_USERNAME") or None,
             smtp_password=env.get("SMTP_PASSWORD") or None,
-            smtp_pool_size=_int(env, "SMTP_POOL_SIZE", defaults.smtp_pool_size, 1, 100),
-            smtp_max_rate=_int(env, "SMTP_MAX_RATE", defaults.smtp_max_rate, 0, 100_000),
+            smtp_pool_size=read_int(env, "SMTP_POOL_SIZE", defaults.smtp_pool_size, 1, 100),
+            smtp_max_rate=read_int(env, "SMTP_MAX_RATE", defaults.smtp_max_rate, 0, 100_000),
             mail_from=mail_from or defaults.mail_from,
             clinic_name=env.get("CLINIC_NAME", defaults.clinic_name),
             public_base_url=_base_url(env),
-            keyring=_keyring(env, is_prod),
+            keyring=read_keyring(env, is_prod),
             production=is_prod,
             queue_name=env.get("QUEUE_NAME", defaults.queue_name),
-            worker_concurrency=_int(
+            worker_concurrency=read_int(
                 env, "WORKER_CONCURRENCY", defaults.worker_concurrency, 1, 1000
             ),
-            retry_give_up_seconds=_int(
+            retry_give_up_seconds=read_int(
                 env, "RETRY_GIVE_UP_SECONDS", defaults.retry_give_up_seconds, 60, 30 * 24 * 3600
             ),
-            portal_ttl_seconds=_int(
+            portal_ttl_seconds=read_int(
                 env, "PORTAL_TTL_SECONDS", defaults.portal_ttl_seconds, 60, 365 * 24 * 3600
             ),
-            metrics_min_cell=_int(
+            metrics_min_cell=read_int(
                 env, "METRICS_MIN_CELL", defaults.metrics_min_cell, 2, 1000
             ),
-            tracking_machine_seconds=_int(
+            tracking_machine_seconds=read_int(
                 env, "TRACKING_MACHINE_SECONDS", defaults.tracking_machine_seconds, 0, 3600
             ),
-            fanout_lanes=_int(env, "FANOUT_LANES", defaults.fanout_lanes, 1, MAX_FANOUT_LANES),
-            audience_max_bytes=_int(
+            fanout_lanes=read_int(env, "FANOUT_LANES", defaults.fanout_lanes, 1, MAX_FANOUT_LANES),
+            audience_max_bytes=read_int(
                 env, "AUDIENCE_MAX_BYTES", defaults.audience_max_bytes, 64 * 1024, 1024**3
             ),
-            subject_mode=_choice(env, "SUBJECT_MODE", ("detector", "allowlist"), "detector"),  # type: ignore[arg-type]
+            subject_mode=read_choice(env, "SUBJECT_MODE", ("detector", "allowlist"), "detector"),  # type: ignore[arg-type]
             api_host=env.get("API_HOST") or defaults.api_host,
-            api_port=_int(env, "API_PORT", defaults.api_port, 1, 65535),
+            api_port=read_int(env, "API_PORT", defaults.api_port, 1, 65535),
             worker_heartbeat_file=env.get("WORKER_HEARTBEAT_FILE")
             or defaults.worker_heartbeat_file,
-            dev_relay_port=_int(env, "DEV_RELAY_PORT", defaults.dev_relay_port, 1, 65535),
-            smtp_requiretls=_choice(env, "SMTP_REQUIRETLS", ("auto", "required"), "auto"),  # type: ignore[arg-type]
+            dev_relay_port=read_int(env, "DEV_RELAY_PORT", defaults.dev_relay_port, 1, 65535),
+            smtp_requiretls=read_choice(env, "SMTP_REQUIRETLS", ("auto", "required"), "auto"),  # type: ignore[arg-type]
             dkim_domain=env.get("DKIM_DOMAIN") or None,
             dkim_selector=env.get("DKIM_SELECTOR") or None,
             # Read (and checked) by the worker's signer only: other roles need not hold the key.
@@ -159,12 +168,19 @@ class Settings:
             dkim_ed25519_selector=env.get("DKIM_ED25519_SELECTOR") or None,
             dkim_ed25519_key_file=env.get("DKIM_ED25519_KEY_FILE") or None,
             bounce_domain=env.get("BOUNCE_DOMAIN") or None,
-            inbound_tls_cert=_existing_file(env, "INBOUND_TLS_CERT"),
-            inbound_tls_key=_existing_file(env, "INBOUND_TLS_KEY"),
+            inbound_tls_cert=read_existing_file(env, "INBOUND_TLS_CERT"),
+            inbound_tls_key=read_existing_file(env, "INBOUND_TLS_KEY"),
             clinic_postal_address=env.get("CLINIC_POSTAL_ADDRESS") or None,
             clinic_contact=env.get("CLINIC_CONTACT") or None,
-            marketing_enabled=_choice(env, "MARKETING_ENABLED", ("true", "false"), "true")
+            marketing_enabled=read_choice(env, "MARKETING_ENABLED", ("true", "false"), "true")
             == "true",
+            rate_limit_sender=read_rate_limit(env, "RATE_LIMIT_SENDER", defaults.rate_limit_sender),
+            rate_limit_marketer=read_rate_limit(
+                env, "RATE_LIMIT_MARKETER", defaults.rate_limit_marketer
+            ),
+            rate_limit_admin=read_rate_limit(env, "RATE_LIMIT_ADMIN", defaults.rate_limit_admin),
+            webhook_allow_private=read_choice(env, "WEBHOOK_ALLOW_PRIVATE", ("true", "false"),
+                                          "false") == "true",
         )
         settings._check_production()
         return settings
@@ -200,33 +216,6 @@ def _read_dotenv(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(name, "must be a whole number") from None
-    if not low <= value <= high:
-        raise ConfigError(name, f"must be between {low} and {high}")
-    return value
-
-
-def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = env.get(name) or default
-    if value not in allowed:
-        raise ConfigError(name, f"must be one of {', '.join(allowed)}")
-    return value
-
-
-def _existing_file(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name) or None
-    if value is not None and not Path(value).is_file():
-        raise ConfigError(name, "names a file that does not exist")
-    return value
-
-
 def _redis_url(env: Mapping[str, str], default: str) -> str:
     value = env.get("REDIS_URL") or default
     try:
@@ -245,35 +234,3 @@ def _base_url(env: Mapping[str, str]) -> str:
     return value.rstrip("/")
 
 
-def parse_master_keys(raw: str) -> Keyring:
-    keys: dict[str, bytes] = {}
-    for position, entry in enumerate(raw.split(","), start=1):
-        kid, sep, encoded = entry.strip().partition(":")
-        if not sep or not kid or not kid.isalnum() or len(kid) > 32:
-            raise ConfigError("MASTER_KEYS", f"entry {position} must look like kid:base64key")
-        try:
-            key = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise ConfigError("MASTER_KEYS", f"entry {position} is not valid base64") from None
-        if len(key) != 32:
-            raise ConfigError("MASTER_KEYS", f"entry {position} must decode to 32 bytes")
-        if kid in keys:
-            raise ConfigError("MASTER_KEYS", f"entry {position} repeats a key id")
-        keys[kid] = key
-    return Keyring(keys, active=next(iter(keys)))
-
-
-def _keyring(env: Mapping[str, str], production: bool) -> Keyring:
-    raw = env.get("MASTER_KEYS")
-    if raw:
-        return parse_master_keys(raw)
-    if production:
-        raise ConfigError("MASTER_KEYS", "is required when SERVICE_ENV=production")
-    # Development only: a key kept in a local file so restarts can still read old messages.
-    if not DEV_KEYS_FILE.is_file():
-        DEV_KEYS_FILE.parent.mkdir(parents=True, exist_ok=True)
-        key = base64.b64encode(secrets.token_bytes(32)).decode()
-        DEV_KEYS_FILE.write_text(f"dev1:{key}\n")
-        DEV_KEYS_FILE.chmod(0o600)
-    log.warning("MASTER_KEYS is not set: using the development keyring in %s", DEV_KEYS_FILE)
-    return parse_master_keys(DEV_KEYS_FILE.read_text().strip())

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from service.access import require
+from service.access.rate_limit import RateLimiter
 from service.db.queries import QUERIES
 from service.db.queue import REDIS_UNREACHABLE
 from service.db.resources import Resources
@@ -82,8 +83,8 @@ async def metrics(request: Request) -> Response:
         "# HELP hipaa_mail_messages Messages by delivery status, all purposes.",
         "# TYPE hipaa_mail_messages gauge",
         *(f'hipaa_mail_messages{{status="{status}"}} {by_status.get(status, 0)}'
-          for status in ("queued", "sending", "sent", "retrying", "failed", "rejected",
-                         "bounced")),
+          for status in ("scheduled", "queued", "sending", "sent", "retrying", "failed",
+                         "rejected", "bounced", "cancelled")),
         "# HELP hipaa_mail_inbound_reports Bounce and complaint reports read, by outcome.",
         "# TYPE hipaa_mail_inbound_reports counter",
         *(f'hipaa_mail_inbound_reports_total{{outcome="{outcome}"}} {reports[outcome]}'
@@ -103,5 +104,6 @@ async def metrics(request: Request) -> Response:
         *(f'hipaa_mail_delivery_latency_seconds{{quantile="{q}"}} {value:.3f}'
           for q, value in zip(_QUANTILES, latency or (), strict=False) if value is not None),
         *request.app.state.request_stats.lines(),
+        *RateLimiter.of(request).lines(),
     ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
