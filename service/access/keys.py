@@ -7,6 +7,7 @@ a usable key.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -19,6 +20,7 @@ import asyncpg
 from starlette.requests import Request
 
 from service.access.organizations import find_organization
+from service.access.rate_limit import RateLimiter, is_limited
 from service.core.problems import Problem, unauthorized
 from service.db.queries import QUERIES
 
@@ -52,33 +54,54 @@ def _hash_secret(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    id: uuid.UUID
+    key_id: str
+    # The whole key: shown once, never stored.
+    presented: str
+
+
+async def insert_api_key(
+    db: asyncpg.Pool | asyncpg.Connection, role: Role, name: str, organization_id: uuid.UUID, *,
+    expires_at: dt.datetime | None = None, rotated_from: uuid.UUID | None = None,
+) -> NewKey:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    new_id, key_id, secret = uuid.uuid4(), secrets.token_hex(8), secrets.token_urlsafe(32)
+    await db.execute(
+        QUERIES.insert_api_key, new_id, key_id, _hash_secret(secret), role, name,
+        organization_id, expires_at, rotated_from,
+    )
+    return NewKey(new_id, key_id, f"{_PREFIX}_{key_id}_{secret}")
+
+
 async def create_api_key(
     pool: asyncpg.Pool, role: Role, name: str, organization: str | None = None
 ) -> str:
     """A new key of ``organization`` (by name; None: the only organization there is)."""
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
-    organization_id = await find_organization(pool, organization)
-    key_id = secrets.token_hex(8)
-    secret = secrets.token_urlsafe(32)
-    await pool.execute(
-        QUERIES.insert_api_key, uuid.uuid4(), key_id, _hash_secret(secret), role, name,
-        organization_id,
-    )
-    return f"{_PREFIX}_{key_id}_{secret}"
+    new = await insert_api_key(pool, role, name, await find_organization(pool, organization))
+    return new.presented
 
 
 class VerifiedKeys:
-    """Keys verified in the last few seconds, by a hash of the whole presented key.
+    """Keys verified in the last few seconds, by a hash of the whole presented key; and when
+    each key was last used, for ``access/key_events.py`` to write a batch at a time.
 
-    Saves a database round trip on most requests from a busy client. The price: a revoked key
-    keeps working for up to ``ttl`` seconds in a process that verified it just before.
+    Saves a database round trip on most requests from a busy client. A revoked or rotated key
+    must not wait out ``ttl``: every change to a key is sent to every API process (PostgreSQL
+    NOTIFY), which then forgets every key (``forget_all``); while that news cannot arrive
+    (``trusted`` False), nothing is served from here.
     """
 
     def __init__(self, ttl: float = 10.0, capacity: int = 1024) -> None:
         self._ttl = ttl
         self._capacity = capacity
         self._entries: dict[bytes, tuple[float, ApiKey]] = {}
+        # Bumped by forget_all: a key read from the database before a change is not cached after.
+        self.generation = 0
+        self.trusted = True
+        self.used: dict[uuid.UUID, float] = {}
 
     def attach(self, state: Any) -> None:
         state.verified_keys = self
@@ -90,14 +113,27 @@ class VerifiedKeys:
 
     def get(self, fingerprint: bytes) -> ApiKey | None:
         entry = self._entries.get(fingerprint)
-        if entry is None or entry[0] < time.monotonic():
+        if entry is None or entry[0] < time.monotonic() or not self.trusted:
             return None
+        self.used[entry[1].id] = time.time()
         return entry[1]
 
-    def put(self, fingerprint: bytes, key: ApiKey) -> None:
+    def put(self, fingerprint: bytes, key: ApiKey, generation: int,
+            expires_at: dt.datetime | None) -> None:
+        self.used[key.id] = time.time()
+        if generation != self.generation or not self.trusted:
+            return
         if len(self._entries) >= self._capacity:
             self._entries.clear()
-        self._entries[fingerprint] = (time.monotonic() + self._ttl, key)
+        deadline = time.monotonic() + self._ttl
+        if expires_at is not None:
+            deadline = min(deadline, time.monotonic() + (
+                expires_at - dt.datetime.now(dt.UTC)).total_seconds())
+        self._entries[fingerprint] = (deadline, key)
+
+    def forget_all(self) -> None:
+        self._entries.clear()
+        self.generation += 1
 
 
 def split_key(presented: str) -> tuple[str, str] | None:
@@ -122,12 +158,13 @@ async def authenticate(
     fingerprint = _hash_secret(presented)
     if verified is not None and (cached := verified.get(fingerprint)) is not None:
         return cached
+    generation = verified.generation if verified is not None else 0
     row = await pool.fetchrow(QUERIES.find_api_key, key_id)
     if row is None or not hmac.compare_digest(row["secret_hash"], _hash_secret(secret)):
         return None
     key = ApiKey.from_row(row)
     if verified is not None:
-        verified.put(fingerprint, key)
+        verified.put(fingerprint, key, generation, row["expires_at"])
     return key
 
 
@@ -138,6 +175,9 @@ async def require(request: Request, *roles: Role) -> ApiKey:
     )
     if key is None:
         raise unauthorized()
+    # Before the role check: a key spends the service's time on refused requests too.
+    if is_limited(request):
+        await RateLimiter.of(request).check(key)
     if key.role not in roles:
         raise Problem(403, "forbidden", "This API key's role may not do this")
     return key
