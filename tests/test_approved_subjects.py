@@ -57,10 +57,10 @@ async def test_admins_manage_the_allowlist(
                                   headers=admin)
     assert duplicate.status_code == 409
     listed = await client.get("/v1/admin/subjects", headers=admin)
-    assert [s["subject"] for s in listed.json()["subjects"]] == ["Office Hours Update"]
+    assert [s["subject"] for s in listed.json()["items"]] == ["Office Hours Update"]
     removed = await client.delete(f"/v1/admin/subjects/{added.json()['id']}", headers=admin)
     assert removed.status_code == 204
-    assert (await client.get("/v1/admin/subjects", headers=admin)).json()["subjects"] == []
+    assert (await client.get("/v1/admin/subjects", headers=admin)).json()["items"] == []
     again = await client.delete(f"/v1/admin/subjects/{added.json()['id']}", headers=admin)
     assert again.status_code == 404
 

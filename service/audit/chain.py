@@ -1,9 +1,12 @@
 """Hash-chained audit records of every use of PHI or consent.
 
 Each record's hash covers its fields and the previous record's hash, so editing or deleting a
-record breaks the chain from there on (``verify_chain`` finds where). Records name ids and
+record breaks the chain from there on (``verify.py`` finds where). Records name ids and
 outcomes, never addresses or content. The table is append-only by trigger; truncating its tail
 is the one change the chain alone cannot show, so ship the latest hash off the database too.
+
+The hashed bytes are the README's "Checking an export by hand": an auditor recomputes them from
+an export with the standard library alone, so they must stay exactly these.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ _LOCK_KEY = 0x61756474
 
 
 def chain_hash(
-    prev: bytes, at: dt.datetime, actor: str, action: str, object_type: str, object_id: str,
+    prev: bytes, at: str, actor: str, action: str, object_type: str, object_id: str,
     outcome: str, detail: str | None,
 ) -> bytes:
-    fields = [at.isoformat(), actor, action, object_type, object_id, outcome, detail]
+    """``at`` is the time as ``datetime.isoformat`` writes it, as exports carry it."""
+    fields = [at, actor, action, object_type, object_id, outcome, detail]
     return hashlib.sha256(prev + json.dumps(fields, separators=(",", ":")).encode()).digest()
 
 
@@ -61,23 +65,9 @@ async def record_many(conn: asyncpg.Connection, entries: Sequence[Entry]) -> Non
     for e in entries:
         # Microsecond precision, as PostgreSQL stores it, so the hash can be recomputed.
         at = dt.datetime.now(dt.UTC)
-        digest = chain_hash(prev, at, e.actor, e.action, e.object_type, e.object_id, e.outcome,
-                            e.detail)
+        digest = chain_hash(prev, at.isoformat(), e.actor, e.action, e.object_type,
+                            e.object_id, e.outcome, e.detail)
         rows.append((at, e.actor, e.action, e.object_type, e.object_id, e.outcome, e.detail,
                      prev, digest))
         prev = digest
     await conn.executemany(QUERIES.audit_insert, rows)
-
-
-async def verify_chain(conn: asyncpg.Connection) -> int | None:
-    """The id of the first record that does not chain, or None when the whole log is intact."""
-    prev = GENESIS
-    for row in await conn.fetch(QUERIES.audit_records):
-        expected = chain_hash(
-            prev, row["at"], row["actor"], row["action"], row["object_type"], row["object_id"],
-            row["outcome"], row["detail"],
-        )
-        if row["prev_hash"] != prev or row["hash"] != expected:
-            return int(row["id"])
-        prev = row["hash"]
-    return None

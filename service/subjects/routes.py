@@ -3,6 +3,7 @@ the subject detector: approving a subject is not a way around the rules."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from starlette.requests import Request
@@ -12,6 +13,7 @@ from service import audit
 from service.access import require
 from service.core.bodies import read_json_object
 from service.core.fields import path_id
+from service.core.pagination import page, page_request
 from service.core.problems import Problem, invalid
 from service.db.queries import QUERIES
 from service.db.resources import Resources
@@ -22,13 +24,15 @@ _BODY_LIMIT = 4096
 
 
 async def list_subjects(request: Request) -> Response:
+    """Oldest first, a page at a time, with the mode that says whether the list is in force."""
     res: Resources = request.app.state.resources
     key = await require(request, "admin")
-    rows = await res.db.fetch(QUERIES.approved_subjects, key.organization_id)
-    return JSONResponse({"subjects": [
-        {"id": str(r["id"]), "subject": r["subject"], "created_at": r["created_at"].isoformat()}
-        for r in rows
-    ], "mode": res.settings.subject_mode})
+    wanted = page_request(request, (dt.datetime.fromisoformat, uuid.UUID))
+    rows = await res.db.fetch(QUERIES.approved_subjects_page, key.organization_id,
+                              *(wanted.after or (None, None)), wanted.limit + 1)
+    listed = page(rows, wanted, lambda r: (r["created_at"], r["id"]), lambda r: {
+        "id": str(r["id"]), "subject": r["subject"], "created_at": r["created_at"].isoformat()})
+    return JSONResponse({**listed, "mode": res.settings.subject_mode})
 
 
 async def add_subject(request: Request) -> Response:
