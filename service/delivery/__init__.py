@@ -1,6 +1,7 @@
 """Delivery: the delivery job, the sender (the generic email, SMTP with TLS required), the retry
 policy, the relay's rate, a run's lease and recorder, and the outbox sweep. May import core, db,
-audit, consent (the check right before sending) and engagement (tracking links).
+audit, consent (the check right before sending), messages (a scheduled message's subject, checked
+again) and engagement (tracking links).
 """
 
 from service.delivery.return_path import is_return_path_shape, message_of

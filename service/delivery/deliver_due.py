@@ -165,7 +165,14 @@ class _Run:
         # Consent is checked again right before sending: it may have been revoked since.
         wanted = [(row["recipient_index"], _consent_purpose(row)) for row in rows]
         verdicts = await persist(lambda: consent.decisions(db, wanted), "checking consent")
-        return list(zip(rows, verdicts, strict=True))
+        refused = await persist(lambda: self.sender.subjects.refusals(db, rows),
+                                "checking subjects")
+        for row in rows:
+            if row["id"] in refused:
+                reason = f"subject:{refused[row['id']]}"
+                await self.sender.refuse(row, reason, reason)
+        return [(row, verdict) for row, verdict in zip(rows, verdicts, strict=True)
+                if row["id"] not in refused]
 
     async def _session(self) -> None:
         """One SMTP session's loop. ``taken``: the message the relay took that is not yet

@@ -25,6 +25,7 @@ from service.delivery.relay_rate import RelayRate
 from service.delivery.retry import ErrorClass, next_step
 from service.delivery.return_path import return_path
 from service.delivery.smtp import DeliveryError, RelayConfig, SmtpPool, TransportEvidence
+from service.messages import SubjectRecheck
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class Sender:
     smtp: SmtpPool
     composer: Composer
     relay_rate: RelayRate | None
+    subjects: SubjectRecheck
     looks: dict[uuid.UUID, CampaignLook] = field(default_factory=dict)
     # DKIM keys, parsed once here; None when DKIM_DOMAIN is unset.
     dkim: DkimSigner | None = None
@@ -66,22 +68,24 @@ class Sender:
                             contact=settings.clinic_contact,
                             postal_address=settings.clinic_postal_address)
         return cls(settings, db, SmtpPool(relay_config(settings)), composer, relay_rate,
-                   dkim=DkimSigner.from_settings(settings))
+                   SubjectRecheck(settings), dkim=DkimSigner.from_settings(settings))
 
     async def close(self) -> None:
         await self.smtp.close()
 
     async def reject(self, row: asyncpg.Record, verdict: consent.Decision) -> None:
         assert verdict.refusal is not None
-        refusal = verdict.refusal.value
-        reason = f"consent:{refusal}"
+        await self.refuse(row, f"consent:{verdict.refusal.value}", verdict.refusal.value)
 
+    async def refuse(self, row: asyncpg.Record, reason: str, outcome: str) -> None:
+        """Ends a claimed message unsent: ``reason`` becomes its last error class, ``outcome``
+        its audit record's."""
         async def write() -> None:
             async with self.db.acquire() as conn, conn.transaction():
                 await conn.execute(QUERIES.mark_rejected, row["id"], reason)
                 await audit.record(
                     conn, actor="worker", action="message.reject", object_type="message",
-                    object_id=str(row["id"]), outcome=refusal, detail=row["purpose"],
+                    object_id=str(row["id"]), outcome=outcome, detail=row["purpose"],
                 )
 
         await persist(write, "recording a refusal")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +12,19 @@ from service.consent import PURPOSES
 from service.core.fields import address_field, choice, only
 from service.core.problems import Problem, invalid
 
-_FIELDS = {"to", "purpose", "subject", "content", "verification"}
+_FIELDS = {"to", "purpose", "subject", "content", "verification", "send_at"}
+# Fields that may be null: no question asked, no schedule.
+_NULLABLE = {"verification", "send_at"}
 MAX_VERIFICATION_CHARS = 200
+# Reminders go out a day or a week ahead; a month bounds how long PHI waits sealed for a send,
+# and catches a mistyped year.
+MAX_SCHEDULE_AHEAD = dt.timedelta(days=30)
+# A send_at this far in the past (clocks apart, a request retried after a timeout) is sent at
+# once; one further back is refused: a reminder for a time gone by is a caller's mistake.
+MAX_SCHEDULE_BEHIND = dt.timedelta(minutes=5)
+# RFC 3339 date-time: the offset (or Z) is required, so a time is never read in the wrong zone.
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+                      r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,14 +34,14 @@ class MessageRequest:
     subject: str
     content: str
     verification: str | None
+    send_at: dt.datetime | None = None
 
 
 def parse_message_request(body: dict[str, Any], content_max_bytes: int) -> MessageRequest:
     only(body, _FIELDS, ("to", "purpose", "subject", "content"))
-    # Only `verification` may be null (no question asked).
     not_strings = sorted(
         f for f in _FIELDS if f in body and not isinstance(body[f], str)
-        and not (f == "verification" and body[f] is None)
+        and not (f in _NULLABLE and body[f] is None)
     )
     if not_strings:
         raise invalid("These fields must be strings", fields=not_strings)
@@ -48,7 +61,32 @@ def parse_message_request(body: dict[str, Any], content_max_bytes: int) -> Messa
             f"`verification` must have 1 to {MAX_VERIFICATION_CHARS} characters",
             fields=["verification"],
         )
-    return MessageRequest(to, purpose, body["subject"], content, verification)
+    send_at = body.get("send_at")
+    return MessageRequest(to, purpose, body["subject"], content, verification,
+                          None if send_at is None else _rfc3339(send_at))
+
+
+def _rfc3339(value: str) -> dt.datetime:
+    if _RFC3339.fullmatch(value):
+        try:
+            return dt.datetime.fromisoformat(value.upper())
+        except ValueError:  # well formed, but no such day or time
+            pass
+    raise invalid("`send_at` must be an RFC 3339 date-time with an offset, such as "
+                  "2026-03-14T09:30:00-05:00", fields=["send_at"])
+
+
+def due_time(send_at: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    """When a message is due: None for at once. Checked against the clock apart from parsing, so
+    an idempotent replay of an accepted schedule is answered whatever the time now."""
+    if send_at is None:
+        return None
+    if send_at > now + MAX_SCHEDULE_AHEAD:
+        raise invalid(f"`send_at` may be at most {MAX_SCHEDULE_AHEAD.days} days ahead",
+                      fields=["send_at"])
+    if send_at < now - MAX_SCHEDULE_BEHIND:
+        raise invalid("`send_at` lies in the past", fields=["send_at"])
+    return send_at if send_at > now else None
 
 
 def canonical_bytes(body: dict[str, Any]) -> bytes:

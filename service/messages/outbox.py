@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ class Outgoing:
     link_token: tuple[str, bytes] | None = None
     idempotency_key: str | None = None
     request_digest: bytes | None = None
+    # Not before this; None: at once.
+    send_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,5 +98,6 @@ async def insert(conn: asyncpg.Connection | asyncpg.Pool, settings: Settings,
         message.kind,
         sealed.unsubscribe_sealed,
         sealed.unsubscribe_hash,
+        message.send_at,
     )
     return inserted

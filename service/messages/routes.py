@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hmac
 import uuid
 
@@ -21,9 +22,11 @@ from service.core.problems import Problem, invalid, require_marketing
 from service.db.queries import QUERIES
 from service.db.resources import Resources
 from service.messages import outbox
+from service.messages.at_send import known_names
 from service.messages.input import (
     MessageRequest,
     canonical_bytes,
+    due_time,
     parse_message_request,
     valid_idempotency_key,
 )
@@ -47,11 +50,14 @@ async def create_message(request: Request) -> Response:
         replay = await _replay(res, key.id, idempotency_key, digest)
         if replay is not None:
             return replay
+    send_at = due_time(message.send_at, dt.datetime.now(dt.UTC))
     index = email_index(res.settings.keyring, message.to, key.index_scope)
     recipient = await consent.recipient_state(res.db, index)
     await SubjectGate.of(request).enforce(
         res.db, res.settings.subject_mode, message.subject, key.organization_id,
-        recipient_email=message.to, recipient_names=_known_names(res, recipient),
+        recipient_email=message.to,
+        recipient_names=known_names(res.settings.keyring, recipient.contact_id,
+                                    recipient.name_sealed),
     )
     await _require_consent(res, key, message, index, recipient)
     verification = None
@@ -63,22 +69,17 @@ async def create_message(request: Request) -> Response:
         recipient=message.to, content=message.content, verification_hash=verification,
         idempotency_key=idempotency_key,
         request_digest=digest if idempotency_key is not None else None,
-        recipient_index=index,
+        recipient_index=index, send_at=send_at,
     ))
     if message_id is None:  # a concurrent request with the same key won the insert
         replay = await _replay(res, key.id, idempotency_key, digest)
         assert replay is not None
         return replay
-    await res.nudger.nudge()
-    return _accepted(message_id, replayed=False)
-
-
-def _known_names(res: Resources, recipient: consent.RecipientState) -> tuple[str, ...]:
-    """The recipient's name as the clinic recorded it, so a subject cannot carry it."""
-    if recipient.contact_id is None or recipient.name_sealed is None:
-        return ()
-    aad = recipient.contact_id.bytes + b"name"
-    return (res.settings.keyring.open(recipient.name_sealed, aad).decode(),)
+    # No job deferred to a scheduled message's time: `worker --burst` would wait for it, up to
+    # the horizon. The worker's sweep, every 5 s, starts a delivery run once the message is due.
+    if send_at is None:
+        await res.nudger.nudge()
+    return _accepted(message_id, scheduled=send_at is not None, replayed=False)
 
 
 async def _require_consent(
@@ -112,14 +113,15 @@ async def _replay(
             422, "idempotency-key-reused", "Idempotency-Key already used",
             "This Idempotency-Key was used with a different request body",
         )
-    return _accepted(existing["id"], replayed=True)
+    return _accepted(existing["id"], scheduled=existing["send_at"] is not None, replayed=True)
 
 
-def _accepted(message_id: uuid.UUID, *, replayed: bool) -> Response:
+def _accepted(message_id: uuid.UUID, *, scheduled: bool, replayed: bool) -> Response:
     headers = {"Location": paths.MESSAGE.format(message_id=message_id)}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse({"id": str(message_id), "status": "queued"}, 202, headers=headers)
+    status = "scheduled" if scheduled else "queued"
+    return JSONResponse({"id": str(message_id), "status": status}, 202, headers=headers)
 
 
 async def get_message(request: Request) -> Response:
@@ -136,9 +138,35 @@ async def get_message(request: Request) -> Response:
         "last_error_class": row["last_error_class"],
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
+        "send_at": row["send_at"].isoformat() if row["send_at"] else None,
         "sent_at": row["sent_at"].isoformat() if row["sent_at"] else None,
         "transport": _transport(row),
     })
+
+
+async def cancel_message(request: Request) -> Response:
+    """Withdraws a message no worker has claimed yet. Cancelling twice answers the same."""
+    res: Resources = request.app.state.resources
+    key = await require(request, "sender")
+    message_id = path_id(request, "message_id")
+    async with res.db.acquire() as conn, conn.transaction():
+        cancelled = await conn.fetchrow(QUERIES.cancel_message, message_id, key.id)
+        if cancelled is not None:
+            await audit.record(
+                conn, actor=key.actor, action="message.cancel", object_type="message",
+                object_id=str(message_id), outcome="cancelled", detail=cancelled["purpose"],
+            )
+    if cancelled is None:
+        row = await res.db.fetchrow(QUERIES.message_status, message_id, key.id)
+        if row is None:
+            raise Problem(404, "not-found", "Not found")
+        if row["status"] != "cancelled":
+            raise Problem(
+                409, "message-not-cancellable", "The message can no longer be cancelled",
+                f"Only a scheduled or queued message can be cancelled; this one is "
+                f"{row['status']}", message_status=row["status"],
+            )
+    return JSONResponse({"id": str(message_id), "status": "cancelled"})
 
 
 def _transport(row: asyncpg.Record) -> dict[str, str] | None:

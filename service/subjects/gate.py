@@ -14,7 +14,7 @@ from starlette.requests import Request
 from service.core.problems import Problem
 from service.db.queries import QUERIES
 from service.subjects.policy import SubjectPolicy
-from service.subjects.rules import decide_subject
+from service.subjects.rules import SubjectDecision, decide_subject
 
 
 class ApprovedSubjects:
@@ -38,7 +38,8 @@ class ApprovedSubjects:
 
 
 class SubjectGate:
-    """One per API process: the detector (its lexicon loaded once) and the allowlist cache.
+    """One per API process, and one per worker for scheduled messages: the detector (its lexicon
+    loaded once) and the allowlist cache.
 
     Made in the app's lifespan and kept on the app's state (``attach``); routes reach it with
     ``SubjectGate.of(request)``.
@@ -56,15 +57,23 @@ class SubjectGate:
         gate: SubjectGate = request.app.state.subject_gate
         return gate
 
-    async def enforce(
+    async def decide(
         self, db: asyncpg.Pool, mode: str, subject: str, organization_id: uuid.UUID, *,
         recipient_email: str | None = None, recipient_names: Sequence[str] = (),
-    ) -> None:
-        decision = decide_subject(
+    ) -> SubjectDecision:
+        return decide_subject(
             subject, mode, await self.approved.get(db, organization_id),
             lambda s: self.policy.check(s, recipient_names=recipient_names,
                                         recipient_email=recipient_email),
         )
+
+    async def enforce(
+        self, db: asyncpg.Pool, mode: str, subject: str, organization_id: uuid.UUID, *,
+        recipient_email: str | None = None, recipient_names: Sequence[str] = (),
+    ) -> None:
+        decision = await self.decide(db, mode, subject, organization_id,
+                                     recipient_email=recipient_email,
+                                     recipient_names=recipient_names)
         if not decision.ok:
             raise Problem(
                 422, "subject-not-generic", "The subject line is not generic", decision.reason,

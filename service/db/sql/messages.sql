@@ -1,44 +1,48 @@
 -- name: insert-message
 -- The outbox write: the message and its first event in one statement. A repeated idempotency key
--- inserts nothing and returns no row, and the caller then reads the original.
+-- inserts nothing and returns no row, and the caller then reads the original. A scheduled
+-- message ($18) waits for its send_at, and its retry and portal times run from then.
 WITH m AS (
     INSERT INTO messages (id, api_key_id, purpose, status, subject, recipient_sealed, token_sealed,
                           token_hash, content_sealed, verification_hash, give_up_at, expires_at,
                           idempotency_key, request_digest, recipient_index, kind,
-                          unsubscribe_sealed, unsubscribe_hash)
-    VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9,
-            now() + make_interval(secs => $10), now() + make_interval(secs => $11), $12, $13,
-            $14, $15, $16, $17)
+                          unsubscribe_sealed, unsubscribe_hash, send_at, next_attempt_at)
+    VALUES ($1, $2, $3, CASE WHEN $18::timestamptz IS NULL THEN 'queued' ELSE 'scheduled' END,
+            $4, $5, $6, $7, $8, $9,
+            coalesce($18, now()) + make_interval(secs => $10),
+            coalesce($18, now()) + make_interval(secs => $11), $12, $13,
+            $14, $15, $16, $17, $18, coalesce($18, now()))
     ON CONFLICT (api_key_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id
+    RETURNING id, status
 )
-INSERT INTO message_events (message_id, status) SELECT id, 'queued' FROM m RETURNING message_id;
+INSERT INTO message_events (message_id, status) SELECT id, status FROM m RETURNING message_id;
 
 -- name: find-idempotent-message
-SELECT id, request_digest FROM messages WHERE api_key_id = $1 AND idempotency_key = $2;
+SELECT id, request_digest, send_at FROM messages WHERE api_key_id = $1 AND idempotency_key = $2;
 
 -- name: message-status
-SELECT id, purpose, status, attempts, last_error_class, created_at, updated_at, sent_at,
+SELECT id, purpose, status, attempts, last_error_class, created_at, updated_at, send_at, sent_at,
        tls_version, tls_cipher, tls_certificate_sha256, tls_verified_name
 FROM messages WHERE id = $1 AND api_key_id = $2;
 
 -- name: claim-due-messages
 -- Claims a batch for this worker. SKIP LOCKED lets any number of workers on any number of
 -- machines claim side by side without waiting on, or sending, each other's rows; a duplicate job
--- simply finds nothing due. Walks the partial index messages_due in next_attempt_at order.
+-- simply finds nothing due. Walks the partial index messages_due in next_attempt_at order. A
+-- scheduled message is due at its send_at, never before; a cancelled one is never due.
 UPDATE messages m
 SET status = 'sending', attempts = m.attempts + 1,
     lease_until = now() + make_interval(secs => $2), updated_at = now()
 FROM (
     SELECT id FROM messages
-    WHERE status IN ('queued', 'retrying') AND next_attempt_at <= now()
+    WHERE status IN ('scheduled', 'queued', 'retrying') AND next_attempt_at <= now()
     ORDER BY next_attempt_at
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 ) due
 WHERE m.id = due.id
 RETURNING m.id, m.purpose, m.kind, m.subject, m.campaign_id, m.recipient_sealed, m.recipient_index,
-          m.token_sealed, m.unsubscribe_sealed, m.attempts,
+          m.token_sealed, m.unsubscribe_sealed, m.attempts, m.send_at IS NOT NULL AS scheduled,
           extract(epoch FROM m.give_up_at - now())::float8 AS seconds_until_give_up;
 
 -- name: record-progress
@@ -111,7 +115,8 @@ WITH m AS (
 INSERT INTO message_events (message_id, status, error_class) SELECT id, 'failed', $2 FROM m;
 
 -- name: mark-rejected
--- Consent was withdrawn (or the address suppressed) between acceptance and sending.
+-- Consent was withdrawn (or the address suppressed) between acceptance and sending, or a
+-- scheduled message's subject is no longer allowed.
 WITH m AS (
     UPDATE messages
     SET status = 'rejected', last_error_class = $2, token_sealed = NULL,
@@ -120,6 +125,29 @@ WITH m AS (
     RETURNING id
 )
 INSERT INTO message_events (message_id, status, error_class) SELECT id, 'rejected', $2 FROM m;
+
+-- name: cancel-message
+-- The sender withdraws a message no worker has claimed. The claim and this both lock the row, so
+-- whichever comes second sees the other's status: a claimed message is not cancelled, and a
+-- cancelled one is never claimed. Its content and link go at once, as they do on expiry.
+WITH m AS (
+    UPDATE messages
+    SET status = 'cancelled', content_sealed = NULL, verification_hash = NULL,
+        token_sealed = NULL, unsubscribe_sealed = NULL, updated_at = now()
+    WHERE id = $1 AND api_key_id = $2 AND status IN ('scheduled', 'queued')
+    RETURNING id, purpose
+), e AS (
+    INSERT INTO message_events (message_id, status) SELECT id, 'cancelled' FROM m
+)
+SELECT id, purpose FROM m;
+
+-- name: scheduled-recipients
+-- What the subject rules need about each scheduled message coming due: its organization (the
+-- approved list) and the contact's sealed name, if the address is a contact.
+SELECT m.id, k.organization_id, c.id AS contact_id, c.name_sealed
+FROM messages m JOIN api_keys k ON k.id = m.api_key_id
+LEFT JOIN contacts c ON c.email_index = m.recipient_index
+WHERE m.id = ANY($1::uuid[]);
 
 -- name: reclaim-lost-sends
 -- A worker died or lost the database for longer than its lease: make its rows due again. Only a
@@ -175,7 +203,8 @@ SELECT coalesce((SELECT value FROM delivery_counters WHERE name = 'possible_dupl
 
 -- name: any-due
 SELECT EXISTS (
-    SELECT 1 FROM messages WHERE status IN ('queued', 'retrying') AND next_attempt_at <= now()
+    SELECT 1 FROM messages
+    WHERE status IN ('scheduled', 'queued', 'retrying') AND next_attempt_at <= now()
 );
 
 -- name: portal-message
@@ -203,14 +232,14 @@ WHERE content_sealed IS NOT NULL AND expires_at <= now();
 -- Seconds until the next waiting message is due (negative when overdue, NULL when none). A
 -- paused campaign's messages wait at 'infinity' (not a number of seconds away): not counted.
 SELECT extract(epoch FROM min(next_attempt_at) - now())::float8 FROM messages
-WHERE status IN ('queued', 'retrying') AND next_attempt_at < 'infinity';
+WHERE status IN ('scheduled', 'queued', 'retrying') AND next_attempt_at < 'infinity';
 
 -- name: messages-by-status
 SELECT status, count(*) AS n FROM messages GROUP BY status;
 
 -- name: messages-due-now
 SELECT count(*) FROM messages
-WHERE status IN ('queued', 'retrying') AND next_attempt_at <= now();
+WHERE status IN ('scheduled', 'queued', 'retrying') AND next_attempt_at <= now();
 
 -- name: recent-delivery-latency
 -- Accepted-to-relayed seconds over the last 15 minutes, at the quantiles given in $1.
