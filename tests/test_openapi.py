@@ -233,3 +233,14 @@ async def test_a_method_a_path_lacks_is_a_405_naming_every_method_it_has(
             listed = set(response.headers["allow"].split(", "))
             expected = allowed | ({"HEAD"} if "GET" in allowed else set())
             assert listed == expected, (probe, path)
+
+
+def test_every_operation_has_a_unique_camel_case_id_and_one_declared_tag() -> None:
+    """What makes a generated client read ``messages.send_message`` rather than a path."""
+    declared = {tag["name"] for tag in spec()["tags"]}
+    ids = [op.get("operationId") for _, _, op in _operations()]
+    assert all(isinstance(i, str) and re.fullmatch(r"[a-z][a-zA-Z]+", i) for i in ids), ids
+    assert len(ids) == len(set(ids))
+    for path, method, op in _operations():
+        assert len(op.get("tags", [])) == 1 and op["tags"][0] in declared, (path, method)
+    assert declared == {op["tags"][0] for _, _, op in _operations()}
