@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import TextIO
 
 from service.access import commands as access_commands
+from service.audit import commands as audit_commands
 from service.core import logs
 from service.core.config import ConfigError, Settings
+from service.webhooks import commands as webhook_commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("--check", action="store_true",
                         help="exit 0 if this machine's worker beat in the last 30 s, else 1")
     access_commands.register(verbs)
+    webhook_commands.register(verbs)
+    audit_commands.register(verbs)
     enrol_totp = verbs.add_parser(
         "enrol-totp", help="give an admin key a new dashboard second factor; prints it once")
     enrol_totp.add_argument("--key-id", required=True,
@@ -71,6 +75,8 @@ def _run(args: argparse.Namespace) -> int:
         from service.devtools.run import run_dev
 
         return asyncio.run(run_dev())
+    if getattr(args, "standalone", None) is not None:  # loads the settings if it needs them
+        return int(args.standalone(args))
     settings = Settings.from_env()
     if getattr(args, "command", None) is not None:
         return int(asyncio.run(args.command(settings, args)))

@@ -35,7 +35,7 @@ async def conn(clean_db: None, database_url: str) -> AsyncIterator[asyncpg.Conne
 async def _key(conn: asyncpg.Connection) -> uuid.UUID:
     key_id = uuid.uuid4()
     await conn.execute(QUERIES.insert_api_key, key_id, key_id.hex[:16], b"h", "marketer", "t",
-                       await conn.fetchval("SELECT id FROM organizations"))
+                       await conn.fetchval("SELECT id FROM organizations"), None, None)
     return key_id
 
 

@@ -76,6 +76,10 @@ SEALED_COLUMNS = (
                  lambda row: bytes(row["campaign_id"].bytes) + bytes(row["email_index"])),
     SealedColumn("admin_totp", "secret_sealed", ("api_key_id",),
                  lambda row: bytes(row["api_key_id"].bytes) + b"totp"),
+    # Both of an endpoint's secrets share one binding, so a rotation moves the value as it is.
+    SealedColumn("webhook_endpoints", "secret_sealed", ("id",), _by_id(b"webhook-secret")),
+    SealedColumn("webhook_endpoints", "previous_secret_sealed", ("id",),
+                 _by_id(b"webhook-secret")),
 )
 
 

@@ -10,6 +10,8 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from service.access import VerifiedKeys
+from service.access.key_events import key_events
+from service.access.rate_limit import RateLimiter
 from service.core.config import Settings
 from service.core.problems import Problem, http_exception_handler, problem_handler
 from service.db.resources import open_resources
@@ -25,8 +27,11 @@ def create_app(settings: Settings) -> Starlette:
         async with open_resources(settings) as resources:
             app.state.resources = resources
             VerifiedKeys().attach(app.state)
+            RateLimiter(resources.redis, settings).attach(app.state)
             SubjectGate(settings.clinic_name).attach(app.state)
-            yield
+            async with key_events(settings.database_url, resources.db,
+                                  app.state.verified_keys):
+                yield
 
     routes = route_table()
     redact = PathRedactor(secret_prefixes(routes))

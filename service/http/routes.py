@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from service.access import key_routes
 from service.admin import dashboard, sign_in
 from service.campaigns import routes as campaigns
 from service.consent import preferences
@@ -23,6 +24,7 @@ from service.http import health, prometheus
 from service.messages import routes as messages
 from service.portal import STATIC_DIR, secure_message
 from service.subjects import routes as subjects
+from service.webhooks import routes as webhooks
 
 _PARAMETER = re.compile(r"\{(\w+)(?::\w+)?\}")
 
@@ -59,12 +61,14 @@ def route_table() -> list[BaseRoute]:
         Route(p.OPENAPI, health.openapi, methods=["GET"]),
         Route(p.MESSAGES, messages.create_message, methods=["POST"]),
         Route(p.MESSAGE, messages.get_message, methods=["GET"]),
+        Route(p.MESSAGE, messages.cancel_message, methods=["DELETE"]),
         Route(p.CONTACTS, contacts.create_contact, methods=["POST"]),
         Route(p.CONTACT_CONSENTS, contacts.change_consent, methods=["POST"]),
         Route(p.CONTACT_AUTHORIZATIONS, contacts.create_authorization, methods=["POST"]),
         Route(p.CONTACT_CONSENT, contacts.consent_state, methods=["GET"]),
         Route(p.CONTACT_TAGS, contacts.set_tags, methods=["PUT"]),
         Route(p.SUPPRESSIONS, contacts.create_suppression, methods=["POST"]),
+        Route(p.CAMPAIGNS, campaigns.list_campaigns, methods=["GET"]),
         Route(p.CAMPAIGNS, campaigns.create_campaign, methods=["POST"]),
         Route(p.CAMPAIGN, campaigns.get_campaign, methods=["GET"]),
         Route(p.CAMPAIGN_AUDIENCE, campaigns.upload_audience, methods=["POST"]),
@@ -77,6 +81,17 @@ def route_table() -> list[BaseRoute]:
         Route(p.APPROVED_SUBJECTS, subjects.list_subjects, methods=["GET"]),
         Route(p.APPROVED_SUBJECTS, subjects.add_subject, methods=["POST"]),
         Route(p.APPROVED_SUBJECT, subjects.remove_subject, methods=["DELETE"]),
+        Route(p.WEBHOOKS, webhooks.create_webhook, methods=["POST"]),
+        Route(p.WEBHOOKS, webhooks.list_webhooks, methods=["GET"]),
+        Route(p.WEBHOOK, webhooks.get_webhook, methods=["GET"]),
+        Route(p.WEBHOOK, webhooks.delete_webhook, methods=["DELETE"]),
+        Route(p.WEBHOOK_ROTATE, webhooks.rotate_webhook_secret, methods=["POST"]),
+        Route(p.WEBHOOK_ENABLE, webhooks.enable_webhook, methods=["POST"]),
+        Route(p.WEBHOOK_ATTEMPTS, webhooks.list_webhook_attempts, methods=["GET"]),
+        Route(p.KEYS, key_routes.list_keys, methods=["GET"]),
+        Route(p.KEYS, key_routes.create_key, methods=["POST"]),
+        Route(p.KEY_REVOKE, key_routes.revoke_key, methods=["POST"]),
+        Route(p.KEY_ROTATE, key_routes.rotate_key, methods=["POST"]),
         Route(p.PORTAL, secure_message.show_landing, methods=["GET"]),
         Route(p.PORTAL, secure_message.reveal, methods=["POST"]),
         Route(p.UNSUBSCRIBE, preferences.unsubscribe_page, methods=["GET"]),

@@ -21,7 +21,7 @@ from arq import Retry, Worker, cron
 from arq.connections import ArqRedis
 from arq.worker import func
 
-from service import engagement
+from service import engagement, webhooks
 from service.admin import lockout, sessions
 from service.campaigns import fan_out
 from service.core.config import Settings
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 # A job hands over to a fresh one after this long, well inside arq's job timeout.
 JOB_SECONDS = 60.0
 JOB_TIMEOUT_SECONDS = 300.0
+# The webhook cron's period less a margin, so its runs follow one another.
+WEBHOOKS_JOB_SECONDS = 4.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +132,29 @@ async def purge(db: asyncpg.Pool) -> str:
     await sessions.purge(db)
     await lockout.purge(db)
     await db.execute(QUERIES.purge_expired_campaign_content)
+    await webhooks.purge(db)
     return str(await db.execute(QUERIES.purge_expired_content))
 
 
 async def purge_expired(ctx: dict[str, Any]) -> str:
     return await purge(_context(ctx).db)
+
+
+async def deliver_webhooks(ctx: dict[str, Any]) -> int:
+    """Sends the webhook events that are due, every 5 s; while endpoints exist the job stays
+    until the next one starts, looking for new events twice a second. (A cron every second
+    would keep arq's queue from ever being empty: a cron is queued a second ahead, and a
+    ``--burst`` worker stops only on an empty queue.)"""
+    w = _context(ctx)
+    try:
+        return await webhooks.deliver_due(w.db, w.settings,
+                                          time.monotonic() + WEBHOOKS_JOB_SECONDS)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # Claimed deliveries are due again when their lease ends; nothing is lost.
+        log.warning("webhooks skipped: database unreachable (%s)", type(exc).__name__)
+        return 0
 
 
 async def flush_engagement(ctx: dict[str, Any]) -> int:
@@ -154,6 +174,7 @@ def build_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -
             cron(sweep, second=set(range(0, 60, 5)), unique=True),
             cron(purge_expired, second={30}, unique=True),
             cron(flush_engagement, second=set(range(2, 60, 5)), unique=True),
+            cron(deliver_webhooks, second=set(range(1, 60, 5)), unique=True),
         ],
         "redis_settings": redis_settings(settings),
         "queue_name": settings.queue_name,

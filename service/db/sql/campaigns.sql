@@ -9,6 +9,18 @@ SELECT c.id, c.api_key_id, c.name, c.subject, c.teaser, c.content_sealed, c.link
        c.rate_per_second, c.scheduled_at, c.status, c.started_at, c.created_at, k.organization_id
 FROM campaigns c JOIN api_keys k ON k.id = c.api_key_id WHERE c.id = $1;
 
+-- name: campaigns-page
+-- A page of the campaigns a key may see, newest first: the organization's ($1), only the key's
+-- own ($2) unless NULL (an admin), of one status ($3) unless NULL, after the sort key ($4, $5)
+-- of the page before; $6 is the page size plus one (service/core/pagination.py).
+SELECT c.id, c.name, c.status, c.created_at, c.started_at, c.scheduled_at
+FROM campaigns c JOIN api_keys k ON k.id = c.api_key_id
+WHERE k.organization_id = $1 AND ($2::uuid IS NULL OR c.api_key_id = $2)
+  AND ($3::text IS NULL OR c.status = $3)
+  AND ($4::timestamptz IS NULL OR (c.created_at, c.id) < ($4, $5::uuid))
+ORDER BY c.created_at DESC, c.id DESC
+LIMIT $6;
+
 -- name: campaign-excluded
 -- Recipients left out at fan-out, by reason, summed over the campaign's lanes.
 SELECT coalesce(jsonb_object_agg(reason, n), '{}')
