@@ -181,6 +181,17 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
         yield application
 
 
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """An app of its own, with its client: for settings unlike the fixtures', or a replica."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport,
+                                     base_url="https://portal.clinic.test") as c:
+            yield application, c
+
+
 @pytest.fixture
 async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)

@@ -4,17 +4,13 @@ once ``rotate-keys`` has run and A is gone from the keyring."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import asyncpg
-import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from starlette.applications import Starlette
 
 from service.access import create_api_key
 from service.core.config import ConfigError, Settings
@@ -22,9 +18,8 @@ from service.core.crypto import Keyring, new_token
 from service.db.pool import create_db_pool
 from service.db.rotation import SEALED_COLUMNS, Report, census, rotate
 from service.devtools.relay import Mailbox
-from service.http.app import create_app
 from tests.campaign_setup import audience_csv, authorize_all, create, upload
-from tests.conftest import run_worker
+from tests.conftest import run_worker, serving
 from tests.helpers import REMINDER, auth, portal_token, send
 
 KEY_A, KEY_B = os.urandom(32), os.urandom(32)
@@ -40,16 +35,6 @@ def b_then_a() -> Keyring:
 
 def only_b() -> Keyring:
     return Keyring({"B": KEY_B}, active="B")
-
-
-@asynccontextmanager
-async def service(settings: Settings) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport,
-                                     base_url="https://portal.clinic.test") as client:
-            yield app, client
 
 
 async def rotated(settings: Settings) -> tuple[Report, Report]:
@@ -68,7 +53,7 @@ async def test_data_sealed_under_a_opens_after_rotation_with_a_removed(
 ) -> None:
     under_a = replace(settings, keyring=only_a())
     audience = [f"reader{n}@example.org" for n in range(3)]
-    async with service(under_a) as (app, client):
+    async with serving(under_a) as (app, client):
         db = app.state.resources.db
         sender = await create_api_key(db, "sender", "ehr")
         marketer = await create_api_key(db, "marketer", "marketing")
@@ -108,7 +93,7 @@ async def test_data_sealed_under_a_opens_after_rotation_with_a_removed(
     assert sum(r.resealed for r in second.columns.values()) == 0
 
     under_b = replace(settings, keyring=only_b())
-    async with service(under_b) as (app, client):
+    async with serving(under_b) as (app, client):
         page = await client.post(f"/p/{delivered_token}", data={"answer": "1980-03-14"})
         assert page.status_code == 200 and "Dr. Rivera" in page.text
         mailbox.messages.clear()
@@ -144,7 +129,7 @@ async def test_old_portal_content_is_converted_while_its_token_is_kept_and_repor
     settings: Settings, database_url: str,
 ) -> None:
     under_a = replace(settings, keyring=only_a())
-    async with service(under_a) as (app, client):
+    async with serving(under_a) as (app, client):
         sender = await create_api_key(app.state.resources.db, "sender", "ehr")
         for n in range(2):
             assert (await send(client, sender, {**REMINDER, "to": f"p{n}@example.org"})

@@ -13,18 +13,14 @@ from starlette.applications import Starlette
 
 from service.access import create_api_key
 from service.core.config import ConfigError, Settings
-from service.http.app import create_app
+from tests.conftest import serving
 from tests.helpers import REMINDER, auth, send
 
 
 @pytest.fixture
 async def off(settings: Settings) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    app = create_app(replace(settings, marketing_enabled=False))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport,
-                                     base_url="https://portal.clinic.test") as client:
-            yield app, client
+    async with serving(replace(settings, marketing_enabled=False)) as served:
+        yield served
 
 
 async def test_marketing_is_refused_and_reminders_are_not(

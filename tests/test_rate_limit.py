@@ -16,13 +16,11 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
-from starlette.applications import Starlette
 from starlette.routing import Route
 
 from service.access import ApiKey, create_api_key, split_key
@@ -30,9 +28,8 @@ from service.access import rate_limit as rl
 from service.access.rate_limit import GCRA_LUA, RateLimiter, gcra, interval_us
 from service.core.config import ConfigError, RateLimit, Settings
 from service.core.problems import Problem
-from service.http.app import create_app
 from service.shipped import openapi_document
-from tests.conftest import free_port
+from tests.conftest import free_port, serving
 
 S = 1_000_000  # microseconds
 # A realistic clock (2025), so the script's number formatting is tried on 16-digit values.
@@ -162,16 +159,6 @@ def test_every_v1_operation_documents_its_429_and_nothing_else_does() -> None:
 
 
 # --- the real app ---------------------------------------------------------------------------
-
-@asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport,
-                                     base_url="https://portal.clinic.test") as client:
-            yield app, client
-
 
 def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
