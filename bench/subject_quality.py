@@ -1,8 +1,13 @@
 """Subject policy quality and speed on the labelled corpora.
 
-Prints, per corpus, the share of sensitive subjects caught and of generic subjects wrongly
-rejected, and the throughput (subjects per second in one process, median of 5 runs).
-    python bench/subject_quality.py [--show]     (--show lists the misclassified subjects)
+For the evaluation corpus (four independent writers, tests/data/subject_eval) it prints the
+development and the test half apart: the share of sensitive subjects caught, overall, per
+category, per writer and among obfuscated ones, and the share of generic subjects wrongly
+refused, per kind. Then the same two figures for the older corpora, the strict mode's figures,
+and the throughput (subjects per second in one process, median of 5 runs).
+    python bench/subject_quality.py [--show]
+--show lists the development half's mistakes (and the older corpora's). The test half's are
+never listed: it is for measuring, and a list of its misses would turn it into tuning data.
 """
 
 from __future__ import annotations
@@ -17,35 +22,39 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service.subjects.policy import SubjectPolicy  # noqa: E402
+from tests.subject_corpora import OLDER, Row, Score, eval_rows, older_rows, score  # noqa: E402
 
-CORPORA = [ROOT / "tests/data/subject_corpus.tsv", ROOT / "tests/data/subject_holdout.tsv"]
-
-
-def load(path: Path) -> list[tuple[str, str]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        if line and not line.startswith("#"):
-            label, _, subject = line.partition("\t")
-            rows.append((label, subject))
-    return rows
+TARGET_CAUGHT = 0.99
+TARGET_REJECTED = 0.02
+TARGET_CATEGORY = 0.95
 
 
-def score(policy: SubjectPolicy, rows: list[tuple[str, str]]) -> tuple[float, float, list[str]]:
-    caught = sensitive = rejected = generic = 0
-    wrong = []
-    for label, subject in rows:
-        ok = policy.check(subject).ok
-        if label == "sensitive":
-            sensitive += 1
-            caught += not ok
-            if ok:
-                wrong.append(f"missed   {subject!r}")
-        else:
-            generic += 1
-            rejected += not ok
-            if not ok:
-                wrong.append(f"rejected {subject!r} ({policy.check(subject).category})")
-    return caught / sensitive, rejected / generic, wrong
+def judge(policy: SubjectPolicy, strict: bool = False):
+    def refused(row: Row) -> str | None:
+        verdict = policy.check(row.subject, practice_names=row.practices, strict=strict)
+        return None if verdict.ok else verdict.category
+    return refused
+
+
+def report(name: str, result: Score, *, detail: bool, show: bool) -> None:
+    caught, rejected = result.caught, result.rejected
+    print(f"{name}: {caught.total} sensitive, {rejected.total} generic")
+    print(f"  caught {caught.rate:.1%} of sensitive (target >= {TARGET_CAUGHT:.0%}), "
+          f"wrongly refused {rejected.rate:.1%} of generic (target <= {TARGET_REJECTED:.0%})")
+    if detail:
+        worst, rate = result.weakest
+        print(f"  weakest category {worst} {rate:.1%} (target >= {TARGET_CATEGORY:.0%}); "
+              f"obfuscated caught {result.obfuscated.rate:.1%} of {result.obfuscated.total}")
+        for (label, category), tally in sorted(result.by_category.items()):
+            shown = tally.rate if label == "sensitive" else 1 - tally.rate
+            verb = "caught" if label == "sensitive" else "refused"
+            print(f"    {label:9} {category:10} {verb} {shown:6.1%} of {tally.total}")
+        writers = ", ".join(f"{w} {t.rate:.1%}" for w, t in sorted(result.by_writer.items()))
+        print(f"  caught per writer: {writers}")
+    if show:
+        for row, verdict in result.misses:
+            what = f"refused as {verdict}" if verdict else "missed"
+            print(f"    {what:32} [{row.category}/{row.writer}] {row.subject!r}")
 
 
 def throughput(policy: SubjectPolicy, subjects: list[str], n: int = 20000) -> float:
@@ -66,22 +75,20 @@ def main() -> None:
     started = time.perf_counter()
     policy = SubjectPolicy(allowed_phrases=("Riverside Clinic",))
     print(f"lexicon loaded in {time.perf_counter() - started:.2f}s")
-    everything: list[str] = []
-    for path in CORPORA:
-        if not path.exists():
-            continue
-        rows = load(path)
-        everything += [s for _, s in rows]
-        catch, false_reject, wrong = score(policy, rows)
-        labels = [label for label, _ in rows]
-        counts = f"{labels.count('sensitive')} sensitive, {labels.count('generic')} generic"
-        print(f"{path.name}: {counts}")
-        print(f"  caught {catch:.1%} of sensitive (target >= 99%), "
-              f"wrongly rejected {false_reject:.1%} of generic (target <= 2%)")
-        if args.show:
-            for line in wrong:
-                print("   ", line)
-    print(f"throughput: {throughput(policy, everything):,.0f} subjects/s (target >= 20,000)")
+    dev, test = eval_rows("dev"), eval_rows("test")
+    report("evaluation corpus, development half", score(dev, judge(policy)), detail=True,
+           show=args.show)
+    report("evaluation corpus, TEST half", score(test, judge(policy)), detail=True, show=False)
+    older: list[Row] = []
+    for name in OLDER:
+        rows = older_rows(name)
+        older += rows
+        report(name, score(rows, judge(policy)), detail=False, show=args.show)
+    strict = score(test, judge(policy, strict=True))
+    print(f"strict mode, test half: caught {strict.caught.rate:.1%}, "
+          f"wrongly refused {strict.rejected.rate:.1%} of generic")
+    subjects = [row.subject for row in [*dev, *test, *older]]
+    print(f"throughput: {throughput(policy, subjects):,.0f} subjects/s (target >= 20,000)")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     inbound.add_argument("--port", type=int, default=2526)
     verbs.add_parser("rotate-keys",
                      help="re-seal every stored value under the first key of MASTER_KEYS")
-    verbs.add_parser("check-subjects", help="lint subject lines read from stdin")
+    check = verbs.add_parser(
+        "check-subjects", help="lint subject lines read from stdin",
+        description="One line out per line in: 'ok', or 'reject', the category, the refused "
+                    "span as start-end code points, and the reason (never the subject's text).")
+    check.add_argument("--practice-name", action="append", default=[], metavar="NAME",
+                       help="one of the organization's practice names (repeat for more); "
+                            "CLINIC_NAME is always used")
+    check.add_argument("--strict", action="store_true",
+                       help="judge as SUBJECT_MODE=strict does")
     verbs.add_parser("dev", help="run everything locally with a STARTTLS relay")
     keygen = verbs.add_parser("dkim-keygen",
                               help="write a new DKIM private key and print its DNS record")
@@ -58,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     if args.verb == "check-subjects":
-        return check_subjects(sys.stdin, sys.stdout)
+        return check_subjects(sys.stdin, sys.stdout, args.practice_name, strict=args.strict)
     if args.verb == "version":
         return print_version()
     if args.verb == "dkim-keygen":
@@ -220,14 +228,20 @@ def check_api(settings: Settings) -> int:
     return 0 if ready else 1
 
 
-def check_subjects(lines: TextIO, out: TextIO) -> int:
+def check_subjects(
+    lines: TextIO, out: TextIO, practice_names: list[str], *, strict: bool = False
+) -> int:
     from service.subjects.policy import SubjectPolicy
 
     clinic = os.environ.get("CLINIC_NAME")
     policy = SubjectPolicy(allowed_phrases=(clinic,) if clinic else ())
     for line in lines:
-        verdict = policy.check(line.rstrip("\r\n"))
-        out.write("ok\n" if verdict.ok else f"reject\t{verdict.category}: {verdict.reason}\n")
+        verdict = policy.check(line.rstrip("\r\n"), practice_names=practice_names, strict=strict)
+        if verdict.ok:
+            out.write("ok\n")
+            continue
+        where = "{}-{}".format(*verdict.span) if verdict.span else "-"
+        out.write(f"reject\t{verdict.category}\t{where}\t{verdict.reason}\n")
     out.flush()
     return 0
 

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from service.core.crypto import Keyring
 from service.core.redis_url import RedisUrlError, parse_redis_url
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 SmtpTls = Literal["starttls", "implicit"]
 RequireTls = Literal["auto", "required"]
-SubjectMode = Literal["detector", "allowlist"]
+SubjectMode = Literal["detector", "strict", "allowlist"]
 
 # The most fan-out lanes a campaign may run in (FANOUT_LANES).
 MAX_FANOUT_LANES = 16
@@ -154,7 +154,7 @@ class Settings:
             audience_max_bytes=read_int(
                 env, "AUDIENCE_MAX_BYTES", defaults.audience_max_bytes, 64 * 1024, 1024**3
             ),
-            subject_mode=read_choice(env, "SUBJECT_MODE", ("detector", "allowlist"), "detector"),  # type: ignore[arg-type]
+            subject_mode=read_choice(env, "SUBJECT_MODE", get_args(SubjectMode), "detector"),  # type: ignore[arg-type]
             api_host=env.get("API_HOST") or defaults.api_host,
             api_port=read_int(env, "API_PORT", defaults.api_port, 1, 65535),
             worker_heartbeat_file=env.get("WORKER_HEARTBEAT_FILE")

@@ -1,13 +1,17 @@
-"""The subject-line policy: a subject is generic when it reveals nothing about the recipient's
-health or identity. Pure; the lexicon is loaded once per process.
+"""The subject-line policy, pure: a subject is refused when someone who sees only it and the
+address could learn more about the recipient than a generic appointment reminder reveals (that
+the person is a patient with a visit). The README's "Subject lines" section is the policy in
+prose; this module is its one implementation.
 
-Refused: a condition, symptom, test or result, procedure, treatment, drug, device, specialty or
-department, a care program tied to a condition, a person's name (the recipient's, or anyone
-with a title such as "Dr."), a date or time, a phone number, an e-mail address, an identifier.
-Allowed: general-purpose wording (appointment, visit, message, reminder, newsletter, statement,
-forms, feedback, hours, location, wellness, health), the clinic's own name, a year, a month or a
-weekday alone. Every check runs after normalisation (see normalise.py), so confusable
-letters, invisible characters, spacing, leetspeak and near-misspellings do not hide a word.
+Refused, by category: a condition, test, drug or device, procedure, specialty (department,
+condition-specific clinic or program, a practice name that reveals a specialty or population),
+socially sensitive situation, clinician, any personal name, identifier, street address, date of
+the month or clock time, phone number or e-mail address, and subjects more specific than a visit
+(results, prescriptions, refills, referrals, authorizations, procedure preparation) even when
+nothing is named. Allowed: general-purpose wording, the clinic's own names, a year, a month, a
+weekday or a holiday alone. Every check runs after normalisation (see normalise.py), so
+lookalike letters, invisible characters, spacing, leetspeak and misspellings do not hide a word.
+``strict`` refuses, in addition, every word outside a curated general vocabulary.
 """
 
 from __future__ import annotations
@@ -15,54 +19,109 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
+from service.subjects.ambiguous import ambiguous_term
 from service.subjects.detectors import detect
+from service.subjects.findings import Finding
 from service.subjects.lexicon import Lexicon, load_lexicon
-from service.subjects.normalise import fold, word_tokens
+from service.subjects.names import Names, load_names
+from service.subjects.normalise import (
+    Folded,
+    Token,
+    compact,
+    decode_words,
+    fold,
+    fold_text,
+    tokens,
+    unreadable_words,
+)
+from service.subjects.specific import more_specific_than_a_visit
+from service.subjects.vocabulary import unknown_word
 
 MAX_SUBJECT_CHARS = 200
 # Header injection and line breaks of every kind: C0 controls, DEL, NEL, line/paragraph separators.
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
-# Adjacent fragments are rejoined up to this many ("dia bet es"), to undo split words.
-_MAX_JOIN = 3
-_FRAGMENT = 4
 
 REASONS = {
     "format": "contains line breaks or control characters",
     "empty": "is empty",
     "long": f"is longer than {MAX_SUBJECT_CHARS} characters",
-    "health_term": "names a health condition, test, treatment, drug, device, specialty or program",
-    "identifier": "contains an identifier such as a record, account, claim or ID number",
-    "date": "contains a date or a time",
-    "contact": "contains a phone number or an e-mail address",
+    "condition": "names a health condition or symptom",
+    "drug": "names a drug, drug class or medical device",
+    "test": "names a test, lab, screening or scan",
+    "procedure": "names a procedure, surgery, therapy or treatment",
+    "specialty": "names a specialty or department, or a clinic or program tied to a condition "
+                 "or a patient population",
+    "social": "names a socially sensitive situation (benefits, housing, legal, immigration, "
+              "gender, safety)",
+    "more-specific-than-a-visit": "says more than that there is a visit (results, "
+                                  "prescriptions, refills, referrals, authorizations, "
+                                  "preparation for a procedure)",
+    "clinician": "names a clinician",
     "name": "contains a person's name",
+    "identifier": "contains an identifier or part of one, such as a record, member, account "
+                  "or claim number",
+    "address": "contains a street address",
+    "date": "contains a date of the month or a clock time",
+    "contact": "contains a phone number or an e-mail address",
+    "unknown-word": "contains a word outside the strict mode's general vocabulary",
+    "unsupported-script": "has words in a script the detector cannot read; an admin who reads "
+                          "it can add it to the approved subjects",
 }
+CATEGORIES = tuple(key for key in REASONS if key not in ("empty", "long"))
 
 
 @dataclass(frozen=True, slots=True)
 class SubjectVerdict:
     ok: bool
-    category: str | None  # None when ok; format, health_term, identifier, date, name, contact
+    category: str | None  # None when ok; one of CATEGORIES
     reason: str  # never contains the subject or the matched term
+    # Where, in the subject as sent: [start, end) in Unicode code points.
+    span: tuple[int, int] | None = None
 
 
 OK = SubjectVerdict(True, None, "")
 
 
-def _refuse(category: str, reason_key: str | None = None) -> SubjectVerdict:
-    return SubjectVerdict(False, category, REASONS[reason_key or category])
+def _refuse(category: str, reason_key: str | None = None,
+            span: tuple[int, int] | None = None) -> SubjectVerdict:
+    return SubjectVerdict(False, category, REASONS[reason_key or category], span)
+
+
+@lru_cache(maxsize=1024)
+def _phrases_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One expression for all of an organization's own names, longest first (so "Riverside
+    Heart Clinic" goes before a shorter name inside it), words apart by any punctuation."""
+    alternatives = []
+    for phrase in sorted(phrases, key=len, reverse=True):
+        words = re.findall(r"[^\W_]+", fold(phrase))
+        if words:
+            alternatives.append(r"[\W_]*".join(map(re.escape, words)))
+    if not alternatives:
+        return None
+    return re.compile(r"(?<![^\W_])(?:" + "|".join(alternatives) + r")(?![^\W_])")
+
+
+# Holidays whose names hold a date: about the clinic's own operations, they place no one.
+HOLIDAYS = ("fourth of july", "4th of july", "cinco de mayo", "new year's eve",
+            "new year's day", "new years eve", "new years day", "christmas eve", "christmas day",
+            "st patrick's day", "st. patrick's day", "saint patrick's day", "mother's day",
+            "father's day", "valentine's day", "presidents' day", "martin luther king",
+            "eid mubarak", "eid al fitr", "eid al adha", "semana santa", "la toussaint",
+            "dia de los muertos", "dia de muertos", "rosh hashanah", "yom kippur")
 
 
 class SubjectPolicy:
     def __init__(self, *, allowed_phrases: Sequence[str] = ()) -> None:
         self._lexicon: Lexicon = load_lexicon()
-        # Longest first, so "Riverside Heart Clinic" goes before a shorter allowed phrase in it.
-        self._allowed = sorted((fold(p) for p in allowed_phrases if p.strip()), key=len,
-                               reverse=True)
+        self._names: Names = load_names()
+        self._allowed = tuple(p for p in (*allowed_phrases, *HOLIDAYS) if p.strip())
 
     def check(
         self, subject: str, *, recipient_names: Sequence[str] = (),
-        recipient_email: str | None = None,
+        recipient_email: str | None = None, practice_names: Sequence[str] = (),
+        strict: bool = False,
     ) -> SubjectVerdict:
         if _CONTROL.search(subject):
             return _refuse("format")
@@ -70,52 +129,102 @@ class SubjectPolicy:
             return _refuse("format", "empty")
         if len(subject) > MAX_SUBJECT_CHARS:
             return _refuse("format", "long")
-        folded = fold(subject)
-        for phrase in self._allowed:
-            folded = folded.replace(phrase, " ")
-        found = detect(folded)
+        if unreadable := unreadable_words(subject):
+            return _refuse("unsupported-script", span=unreadable[0])
+        folded = fold_text(subject)
+        text = self._without_own_names(folded.text, practice_names)
+        finding = self._find(subject, folded, text, recipient_names, recipient_email,
+                             strict=strict)
+        if finding is None:
+            return OK
+        return _refuse(finding.category, span=_span(folded, finding))
+
+    def check_approval(self, subject: str, *, practice_names: Sequence[str] = ()) -> SubjectVerdict:
+        """Whether an admin may approve ``subject``. The admin reads it, so words in a script
+        the detector cannot read are the admin's to judge; everything else must pass."""
+        for start, end in unreadable_words(subject):
+            subject = subject[:start] + " " * (end - start) + subject[end:]
+        return self.check(subject, practice_names=practice_names)
+
+    def check_practice_name(self, name: str) -> SubjectVerdict:
+        """Whether an admin may list ``name`` as one of the organization's practice names: it
+        may be a person's ("Smith Family Practice") or a place's, but must not reveal a
+        specialty or a population ("Oak Hill Cancer Center")."""
+        verdict = self.check(name)
+        if verdict.category in ("name", "clinician", "address"):
+            return OK
+        return verdict
+
+    def _without_own_names(self, text: str, practice_names: Sequence[str]) -> str:
+        """The clinic's own names are not evidence: blanked, keeping every offset."""
+        pattern = _phrases_pattern((*practice_names, *self._allowed))
+        if pattern is None:
+            return text
+        return pattern.sub(lambda m: " " * len(m.group()), text)
+
+    def _find(
+        self, subject: str, folded: Folded, text: str, recipient_names: Sequence[str],
+        recipient_email: str | None, *, strict: bool,
+    ) -> Finding | None:
+        words = tokens(text)
+        found = detect(text, {word.text for word in words}) or _detect_decoded(text, words)
         if found is not None:
-            return _refuse(found)
-        tokens = word_tokens(folded)
-        if self._names_person(tokens, recipient_names, recipient_email):
-            return _refuse("name")
-        if self._names_health(tokens):
-            return _refuse("health_term")
-        return OK
+            return found
+        return (
+            self._names.find(words, text, recipient_names, recipient_email, self._lexicon,
+                             _capitalised(subject, folded, words))
+            or self._lexicon.find(words, text)
+            or self._compacted_term(text)
+            or ambiguous_term(words)
+            or more_specific_than_a_visit(words)
+            or (unknown_word(words) if strict else None)
+        )
 
-    def _names_health(self, tokens: list[str]) -> bool:
-        lexicon = self._lexicon
-        count = len(tokens)
-        for i, token in enumerate(tokens):
-            if lexicon.is_term(token) or lexicon.is_misspelt_term(token):
-                return True
-            if token in lexicon.phrase_starts:
-                for size in range(2, min(lexicon.longest_phrase, count - i) + 1):
-                    if " ".join(tokens[i : i + size]) in lexicon.phrases:
-                        return True
-            # Rejoin a word split into fragments ("dia betes"). The join must spell a term
-            # exactly: suffix and misspelling rules on joins would read "visit is" as "-itis".
-            if len(token) <= _FRAGMENT and i + 1 < count:
-                joined = token
-                for size in range(2, min(_MAX_JOIN, count - i) + 1):
-                    joined += tokens[i + size - 1]
-                    if len(joined) >= 5 and joined in lexicon.terms:
-                        return True
-            elif i + 1 < count and len(tokens[i + 1]) <= _FRAGMENT:
-                if token + tokens[i + 1] in lexicon.terms:
-                    return True
-        return False
+    def _compacted_term(self, text: str) -> Finding | None:
+        """A term spelt with its digits spaced out too ("your A 1 c")."""
+        closed = compact(text)
+        if closed is None:
+            return None
+        compacted, origin = closed
+        found = self._lexicon.find(tokens(compacted), compacted)
+        if found is None:
+            return None
+        return Finding(found.category, origin[found.start], origin[found.end - 1] + 1)
 
-    @staticmethod
-    def _names_person(
-        tokens: list[str], names: Sequence[str], email: str | None
-    ) -> bool:
-        parts = {part for name in names for part in word_tokens(fold(name)) if len(part) >= 2}
-        if email:
-            local = word_tokens(fold(email.partition("@")[0]))
-            parts.update(part for part in local if len(part) >= 4)
-        if not parts:
-            return False
-        joined = {"".join(tokens[i : i + 2]) for i in range(len(tokens))}
-        return any(token in parts for token in tokens) or bool(parts & joined)
 
+def _detect_decoded(text: str, words: list[Token]) -> Finding | None:
+    """The patterns again over the subject decoded: digits inside words read as letters ("on
+    the f0urteenth"), spaced-out characters closed up ("Appt on the 1 4 t h"), and, last, the
+    words alone ("at t w o t h i r t y")."""
+    seen = {word.text for word in words}
+    decoded = decode_words(text)
+    if decoded is not None and (found := detect(decoded, seen)) is not None:
+        return found  # same length: the offsets hold
+    closed = compact(text)
+    if closed is None:
+        return None
+    compacted, origin = closed
+    if (found := detect(compacted, seen)) is not None:
+        return Finding(found.category, origin[found.start], origin[found.end - 1] + 1)
+    if (found := detect(" ".join(w.text for w in words), seen)) is not None:
+        return Finding(found.category, words[0].start, words[-1].end)
+    return None
+
+
+def _capitalised(subject: str, folded: Folded, words: list[Token]) -> list[bool] | None:
+    """Which words the sender capitalised, or None when the casing tells nothing: Title Case
+    or ALL CAPS, where every word looks like a name."""
+    starts = [subject[folded.span(w.start, w.end)[0]] for w in words]
+    caps = [ch.isupper() for ch in starts]
+    later = caps[1:]
+    if (not later or sum(later) * 2 > len(later) or subject.upper() == subject
+            or subject.lower() == subject):  # Title Case, ALL CAPS, all lower case
+        return None
+    return caps
+
+
+def _span(folded: Folded, finding: Finding) -> tuple[int, int]:
+    return folded.span(finding.start, finding.end)
+
+
+__all__ = ["CATEGORIES", "REASONS", "SubjectPolicy", "SubjectVerdict", "Token"]

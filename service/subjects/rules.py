@@ -17,6 +17,7 @@ class SubjectDecision:
     ok: bool
     category: str | None = None
     reason: str = ""
+    span: tuple[int, int] | None = None
 
 
 NOT_APPROVED = SubjectDecision(
@@ -28,7 +29,8 @@ def decide_subject(
     subject: str, mode: str, approved: Collection[str],
     detect: Callable[[str], SubjectVerdict],
 ) -> SubjectDecision:
-    """``detector`` mode: approved, or passes the detector. ``allowlist`` mode: approved only.
+    """``detector`` and ``strict`` modes: approved, or passes the detector (which in strict mode
+    also refuses words outside the general vocabulary). ``allowlist`` mode: approved only.
 
     The detector still runs on approved subjects in both modes for control characters, which no
     approved entry can contain; everything else about an approved subject was judged when an
@@ -41,4 +43,4 @@ def decide_subject(
     if mode == "allowlist":
         return NOT_APPROVED
     verdict = detect(subject)
-    return SubjectDecision(verdict.ok, verdict.category, verdict.reason)
+    return SubjectDecision(verdict.ok, verdict.category, verdict.reason, verdict.span)
