@@ -15,7 +15,7 @@ from tests.helpers import REMINDER, auth, send
 
 def _detector(subject: str) -> SubjectVerdict:
     if "hiv" in subject.casefold():
-        return SubjectVerdict(False, "health_term", "names a health condition")
+        return SubjectVerdict(False, "condition", "names a health condition")
     return SubjectVerdict(True, None, "")
 
 
@@ -30,7 +30,7 @@ APPROVED = frozenset({"upcoming appointment reminder"})
         ("Upcoming Appointment Reminder", "allowlist", True, None),
         ("Your Monthly Statement", "detector", True, None),
         ("Your Monthly Statement", "allowlist", False, "not_approved"),
-        ("Your HIV results", "detector", False, "health_term"),
+        ("Your HIV results", "detector", False, "condition"),
         ("Your HIV results", "allowlist", False, "not_approved"),
         ("Upcoming Appointment Reminder\r\nBcc: x@example.org", "detector", False, "format"),
         ("Upcoming Appointment\nReminder", "allowlist", False, "format"),
@@ -71,7 +71,8 @@ async def test_an_approved_entry_must_pass_the_detector(
     response = await client.post("/v1/admin/subjects", json={"subject": "Your HIV results"},
                                  headers=auth(keys["admin"]))
     assert response.status_code == 422
-    assert response.json()["category"] == "health_term"
+    assert response.json()["category"] == "condition"
+    assert response.json()["span"] == {"start": 5, "end": 8}
     assert "HIV" not in response.text
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
@@ -21,12 +21,15 @@ from service.consent import PURPOSES
 from service.consent.input import MAX_TAGS, TAG_MAX
 from service.core.addresses import AddressError, normalise_address
 from service.core.bodies import MAX_JSON_DEPTH
+from service.core.config import SubjectMode
 from service.core.fields import EARLIEST_DATE, LATEST_DATE, TEXT_MAX
 from service.core.problems import Problem
 from service.messages.input import MAX_VERIFICATION_CHARS
 from service.portal import STATIC_DIR
 from service.shipped import openapi_document
-from service.subjects.policy import MAX_SUBJECT_CHARS
+from service.subjects.policy import CATEGORIES, MAX_SUBJECT_CHARS
+from service.subjects.practice_names import MAX_NAME_CHARS
+from service.subjects.rules import NOT_APPROVED
 
 
 def spec() -> dict[str, Any]:
@@ -81,6 +84,16 @@ def test_every_purpose_enum_is_the_services_purpose_list() -> None:
     walk(spec())
     assert len(enums) >= 3
     assert all(tuple(enum) == PURPOSES for enum in enums)
+
+
+def test_the_subject_categories_and_modes_are_the_codes() -> None:
+    # One list each: policy.py's categories (with rules.py's not_approved), config's modes.
+    problem = spec()["components"]["schemas"]["Problem"]["properties"]
+    assert problem["category"]["enum"] == [*CATEGORIES, NOT_APPROVED.category]
+    assert set(problem["span"]["required"]) == {"start", "end"}
+    subjects = spec()["paths"]["/v1/admin/subjects"]["get"]["responses"]["200"]
+    mode = subjects["content"]["application/json"]["schema"]["allOf"][1]["properties"]["mode"]
+    assert tuple(mode["enum"]) == get_args(SubjectMode)
 
 
 def test_every_operation_that_reads_the_database_documents_its_outage_answer() -> None:
@@ -141,6 +154,7 @@ def _body_schema(path: str, method: str = "post") -> Any:
 def test_the_documented_limits_are_the_codes() -> None:
     campaign = _body_schema("/v1/campaigns")["properties"]
     subject = _body_schema("/v1/admin/subjects")["properties"]["subject"]
+    practice = _body_schema("/v1/admin/practice-names")["properties"]["name"]
     audience = _body_schema("/v1/campaigns/{campaign_id}/audience")["properties"]
     documented = {
         "message subject": _schema("NewMessage", "properties", "subject", "maxLength"),
@@ -155,6 +169,7 @@ def test_the_documented_limits_are_the_codes() -> None:
         "link": campaign["links"]["items"]["maxLength"],
         "rate": (campaign["rate_per_second"]["minimum"], campaign["rate_per_second"]["maximum"]),
         "approved subject": subject["maxLength"],
+        "practice name": practice["maxLength"],
         "audience tag": audience["tag"]["maxLength"],
     }
     assert documented == {
@@ -162,6 +177,7 @@ def test_the_documented_limits_are_the_codes() -> None:
         "text": TEXT_MAX, "tags": MAX_TAGS, "tag": TAG_MAX, "campaign name": LINE_MAX,
         "campaign subject": LINE_MAX, "teaser": LINE_MAX, "links": MAX_LINKS, "link": LINK_MAX,
         "rate": (0.1, 10000), "approved subject": MAX_SUBJECT_CHARS, "audience tag": TAG_MAX,
+        "practice name": MAX_NAME_CHARS,
     }
     assert _parse_rate(0.1) and _parse_rate(10000)
     assert not _parse_rate(0.09) and not _parse_rate(10000.1)

@@ -1,6 +1,7 @@
 """Tenancy: a second organization's keys can neither read nor change the first's contacts,
-consent, messages, campaigns, approved subjects or metrics. Every /v1 route of the real route
-table is tried; a route added later fails here until someone says how it is kept apart."""
+consent, messages, campaigns, approved subjects, practice names or metrics. Every /v1 route of
+the real route table is tried; a route added later fails here until someone says how it is kept
+apart."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ WITHOUT_IDS = {
     ("GET", p.METRICS): "test_approved_subjects_and_metrics_are_the_organizations_own",
     ("GET", p.APPROVED_SUBJECTS): "test_approved_subjects_and_metrics_are_the_organizations_own",
     ("POST", p.APPROVED_SUBJECTS): "test_approved_subjects_and_metrics_are_the_organizations_own",
+    # tests/test_practice_names.py
+    ("GET", p.PRACTICE_NAMES): "test_another_organization_neither_sees_nor_removes_the_names",
+    ("POST", p.PRACTICE_NAMES): "test_another_organization_neither_sees_nor_removes_the_names",
     # tests/test_listing.py
     ("GET", p.CAMPAIGNS): "test_another_organizations_keys_list_none_of_the_campaigns",
     # tests/test_webhooks_api.py
@@ -80,6 +84,9 @@ async def first_organizations_objects(client: httpx.AsyncClient, keys: dict[str,
     subject = await client.post(p.APPROVED_SUBJECTS, json={"subject": "Clinic Holiday Hours"},
                                 headers=auth(keys["admin"]))
     assert subject.status_code == 201, subject.text
+    practice = await client.post(p.PRACTICE_NAMES, json={"name": "Smith Family Practice"},
+                                 headers=auth(keys["admin"]))
+    assert practice.status_code == 201, practice.text
     # A public address literal: registering checks it, and nothing is ever sent to it here.
     webhook = await client.post(p.WEBHOOKS, json={"url": "https://1.1.1.1/hooks",
                                                   "events": ["message.sent"]},
@@ -89,6 +96,7 @@ async def first_organizations_objects(client: httpx.AsyncClient, keys: dict[str,
         "contact_id": contact_id, "message_id": message.json()["id"],
         "campaign_id": await create(client, keys["marketer"]),
         "subject_id": subject.json()["id"], "webhook_id": webhook.json()["id"],
+        "practice_name_id": practice.json()["id"],
         "key_id": keys["sender"].split("_")[1],
     }
 
@@ -128,6 +136,8 @@ async def test_another_organizations_ids_are_not_found_on_every_route(
     assert campaign.json()["status"] == "draft"
     subjects = await client.get(p.APPROVED_SUBJECTS, headers=auth(keys["admin"]))
     assert [s["id"] for s in subjects.json()["items"]] == [ids["subject_id"]]
+    practices = await client.get(p.PRACTICE_NAMES, headers=auth(keys["admin"]))
+    assert [n["id"] for n in practices.json()["items"]] == [ids["practice_name_id"]]
     tags = await app.state.resources.db.fetchval("SELECT tag_macs FROM contacts WHERE id = $1",
                                                  uuid.UUID(ids["contact_id"]))
     assert tags == []

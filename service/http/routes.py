@@ -23,6 +23,7 @@ from service.engagement import tracking
 from service.http import health, prometheus
 from service.messages import routes as messages
 from service.portal import STATIC_DIR, secure_message
+from service.subjects import practice_names
 from service.subjects import routes as subjects
 from service.webhooks import routes as webhooks
 
@@ -81,6 +82,9 @@ def route_table() -> list[BaseRoute]:
         Route(p.APPROVED_SUBJECTS, subjects.list_subjects, methods=["GET"]),
         Route(p.APPROVED_SUBJECTS, subjects.add_subject, methods=["POST"]),
         Route(p.APPROVED_SUBJECT, subjects.remove_subject, methods=["DELETE"]),
+        Route(p.PRACTICE_NAMES, practice_names.list_practice_names, methods=["GET"]),
+        Route(p.PRACTICE_NAMES, practice_names.add_practice_name, methods=["POST"]),
+        Route(p.PRACTICE_NAME, practice_names.remove_practice_name, methods=["DELETE"]),
         Route(p.WEBHOOKS, webhooks.create_webhook, methods=["POST"]),
         Route(p.WEBHOOKS, webhooks.list_webhooks, methods=["GET"]),
         Route(p.WEBHOOK, webhooks.get_webhook, methods=["GET"]),

@@ -1,5 +1,6 @@
 """``/v1/admin/subjects``: the approved-subject allowlist (role admin). An entry must itself pass
-the subject detector: approving a subject is not a way around the rules."""
+the subject detector (with the organization's practice names, as a send would): approving a
+subject is not a way around the rules."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from service.core.pagination import page, page_request
 from service.core.problems import Problem, invalid
 from service.db.queries import QUERIES
 from service.db.resources import Resources
-from service.subjects.gate import SubjectGate
+from service.subjects.gate import SubjectGate, subject_problem
+from service.subjects.policy import REASONS, SubjectVerdict
 from service.subjects.rules import normalise_for_allowlist
 
 _BODY_LIMIT = 4096
@@ -42,10 +44,14 @@ async def add_subject(request: Request) -> Response:
     if set(body) != {"subject"} or not isinstance(body["subject"], str):
         raise invalid("The body must be {\"subject\": \"...\"}", fields=["subject"])
     subject = " ".join(body["subject"].split())
-    verdict = SubjectGate.of(request).policy.check(subject)
-    if not verdict.ok or any(ord(ch) < 32 for ch in body["subject"]):
-        raise Problem(422, "subject-not-generic", "The subject line is not generic",
-                      verdict.reason, category=verdict.category or "format")
+    gate = SubjectGate.of(request)
+    # Judged as a send would be: the organization's practice names are not evidence.
+    verdict = gate.policy.check_approval(
+        subject, practice_names=await gate.practice_names_of(res.db, key.organization_id))
+    if any(ord(ch) < 32 for ch in body["subject"]):
+        verdict = SubjectVerdict(False, "format", REASONS["format"])
+    if not verdict.ok:
+        raise subject_problem(verdict.category, verdict.reason, verdict.span)
     subject_id = uuid.uuid4()
     async with res.db.acquire() as conn, conn.transaction():
         created = await conn.fetchval(
@@ -56,7 +62,7 @@ async def add_subject(request: Request) -> Response:
             raise Problem(409, "subject-already-approved", "This subject is already approved")
         await audit.record(conn, actor=key.actor, action="subject.approve",
                            object_type="subject", object_id=str(created), outcome="approved")
-    SubjectGate.of(request).approved.invalidate(key.organization_id)
+    gate.approved.invalidate(key.organization_id)
     return JSONResponse({"id": str(created), "subject": subject}, 201)
 
 
