@@ -24,7 +24,7 @@ _CASE = _words(
     "interview paperwork documents forms form case bed beds stay placement referral "
     "appointment appointments appt visit visits department center centre level levels "
     "result results due screening reminder scheduled schedule confirmed instructions prep "
-    "test tests order ordered approved denied status update record records child")
+    "test tests order ordered approved denied status update record records child recert")
 _GROUP = _CASE | _words("group meeting meetings program support class session sessions")
 # Vaccines are for everyone ("Free flu shot clinic, open to all") until they are someone's.
 _PERSONAL = _words("your su sus tu tus child childs kid kids baby son daughter due overdue "
@@ -40,6 +40,7 @@ class _Entry:
 
 
 _LOOKS = _CASE | _words("book booking consult consultation touch glow spa")
+_PRACTICES = _words("associates clinic clinics institute specialists partners group doctors lab")
 # A scan is someone's by its appointment, not by "your": "Scan the QR code to pay your bill".
 _SCAN = _CASE - _words("your su sus tu tus") | _words("recheck")
 # "No appointment needed" makes nothing anyone's.
@@ -58,7 +59,16 @@ _TABLE = (
     ("more-specific-than-a-visit", "pa", _words("denied approved appeal request requested "
                                                "pending submitted status"), False),
     ("more-specific-than-a-visit", "prep", _CASE | _words("kit day procedure"), False),
-    ("more-specific-than-a-visit", "finding findings", _CASE, True),
+    ("more-specific-than-a-visit", "finding findings", _CASE | _words("back specialist"), True),
+    ("specialty", "gi bh ent", _CASE | _PRACTICES | _words("scheduling"), False),
+    # A body part named with a practice: "Brookside Kidney Associates", "Skin & Laser Institute".
+    ("specialty", "kidney heart skin eye eyes ear bone bones joint joints spine foot feet lung "
+                  "lungs liver brain breast vein veins hand knee hip sleep stomach digestive "
+                  "colon bladder vision hearing", _PRACTICES, False),
+    ("procedure", "pt", _words("session sessions approved visits therapy"), False),
+    ("condition", "mood headache headaches sugar sugars", _PERSONAL | _words("still having"),
+     False),
+    ("condition", "sober sobriety", _CASE | _words("days months year years congrats"), False),
 )
 AMBIGUOUS = {skeleton(w): _Entry(category, cues, of)
              for category, words, cues, of in _TABLE for w in words.split()}

@@ -83,12 +83,15 @@ def _patterns() -> dict[str, str]:
             r"[a-z][a-z'.]*\s+){1,3}")
     return {
         "contact_email": r"\b[a-z0-9._-]+\s+at\s+[a-z0-9-]+\s+dot\s+(?:com|org|net|edu|gov|us)\b"
+                         r"|\b[a-z0-9]+(?:\s+dot\s+[a-z0-9]+)*\s+at\s+(?:gmail|yahoo|hotmail|outlook"
+                         r"|aol|icloud)\b"
                          r"|[a-z0-9._-]+\s?@\s?(?:gmail|yahoo|hotmail|outlook|aol|icloud)\b"
                          r"|[a-z0-9._%+-]+\s?(?:@|\[at\]|\(at\))\s?[a-z0-9-]+"
                          r"(?:\s?(?:\.|\[dot\]|\(dot\))\s?[a-z0-9-]+)*"
                          r"\s?(?:\.|\[dot\]|\(dot\))\s?[a-z]{2,}",
         "identifier_ssn": r"\b\d{3}[- ]\d{2}[- ]\d{4}\b",
-        "contact_phone": r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)|\b\d{3})[\s.-]?\d{3}[\s.-]?\d{4}\b"
+        "contact_phone": r"(?:\+?1[\s.-]?)?(?:\(\d{3}\)|\b\d{3})\s?[\s./\u00b7-]?\s?\d{3}"
+                         r"\s?[\s./\u00b7-]?\s?\d{4}\b"
                          r"|\bext\.?\s*\d{2,}\b"
                          r"|\b1?[-\s]?8(?:00|33|44|55|66|77|88)[-\s][a-z0-9]{3}[-\s]?[a-z0-9]{4}\b"
                          r"|\b\d{3}[.-]\d{4}\b"
@@ -99,7 +102,8 @@ def _patterns() -> dict[str, str]:
                         r"|billion|x\b))",
         "date_named": rf"\b{_MONTH}\.?\s*\d{{1,2}}(?:st|nd|rd|th)?\b"
                       rf"|\b\d{{1,2}}(?:st|nd|rd|th|er)?\s*(?:of\s+|de\s+)?{_MONTH}\b"
-                      r"|\bngay\s+\d{1,2}\b"
+                      r"|\bngay\s+\d{1,2}\b|\bdia\s+\d{1,2}\b"
+                      rf"|\bides\s+of\s+{_MONTH}\b"
                       rf"|\b(?:{_ORDINAL_WORD})\s+(?:of\s+)?{_MONTH}\b"
                       rf"|\b{_MONTH}\s+(?:the\s+)?(?:{_ORDINAL_WORD})\b",
         # Not "3rd floor", "the first time", "the Fifth Street lot".
@@ -110,7 +114,7 @@ def _patterns() -> dict[str, str]:
                         r"|of\s+(?:many|its|our|the)))",
         "date_weekday_time": rf"\b{_WEEKDAY}\b[^a-z0-9]*(?:at\s+)?"
                              rf"(?:{_TIME}|(?:[01]\d|2[0-3])[0-5]\d\b)",
-        "date_time": _TIME + r"|@\s*\d{1,2}(?::?\d{2})?\b|\bat\s+\d{1,2}(?::?\d{2})?\b"
+        "date_time": _TIME + r"|@\s*\d{1,2}(?::?\d{2})?(?:a|p)?\b|\bat\s+\d{1,2}(?::?\d{2})?\b"
                      r"(?!\s*(?:%|percent|minutes|min|locations|clinics|sites))"
                      rf"|\b(?:half|quarter)\s+(?:past|to|after|til)\s+{_HOUR_WORD}\b"
                      rf"|\b(?:{_HOUR_WORD}|\d{{1,2}})\s+o'?clock\b"
@@ -118,7 +122,7 @@ def _patterns() -> dict[str, str]:
                      rf"|\b{_HOUR_WORD}\s?(?:a\.?m\.?|p\.?m\.?)(?![a-z])"
                      rf"|\bat\s+{_HOUR_WORD}(?:\s+(?:thirty|fifteen|forty[\s-]five|o'?clock))?\b"
                      r"|\ba\s+las\s+(?:\d{1,2}|una|dos|tres|cuatro|cinco|seis|siete|ocho|nueve"
-                     r"|diez|once|doce)\b|\bmidnight\b|\b\d{1,2}\s?h\s?\d{2}\b|\b\d{1,2}\s?gio\b"
+                     r"|diez|once|doce)\b|\bmidnight\b|\b\d{1,2}\s?h(?:\s?\d{2})?\b|\b\d{1,2}\s?gio\b"
                      r"|\b(?:[01]\d|2[0-3]):?[0-5]\d\s?(?:hrs|hours|h)\b"
                      r"|\b(?:arrive|arrival|by|before|after|appt|appointment)\s+(?:[01]\d|2[0-3])"
                      r"[0-5]\d\b"
@@ -145,6 +149,7 @@ def _patterns() -> dict[str, str]:
                            r"|(?<![\w*])\*{2,}[\s.-]?\d{3,}",
         # A number of three or more digits after a word that makes it someone's.
         "identifier_named": r"\b(?:record|chart|confirmation|conf|order|ticket|subscriber|group"
+                            r"|expediente|numero|registro|cuenta|poliza|dossier"
                             r"|plan|visit|file|tracking|voucher|authorization|auth|referral|rx"
                             r"|pin|badge|card|certificate|cert|enrollment|application|app|no|nº"
                             r"|num|number|nbr|medicaid|medicare|insurance|policy|member|patient)"
@@ -168,6 +173,9 @@ def _compiled() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
 
 
 _NEEDS_FULL_SCAN = re.compile(r"[0-9@#]")
+# A recent year, words and a whole-word suffix: "our 2026 community giving drive", where an
+# address would be "2026 Valley View Dr" or have a direction ("2020 W Harrison St").
+_YEAR_AND_WORDS = re.compile(r"(?:199\d|20[0-3]\d)\s+(?:[a-z'.]+\s+){1,3}[a-z]{5,}")
 _NUMBER_WORDS = frozenset(skeleton(w) for w in (
     "zero oh one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
     "fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy "
@@ -178,7 +186,7 @@ _WORD_TRIGGERS = _NUMBER_WORDS | frozenset(skeleton(w) for w in (
     "september oct october nov november dec december first second third fourth fifth sixth "
     "seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth fifteenth sixteenth "
     "seventeenth eighteenth nineteenth twentieth thirtieth noon midnight clock oclock ending "
-    "ends termina last dot").split())
+    "ends termina last dot ides").split())
 _ADDRESS_TRIGGERS = _NUMBER_WORDS | frozenset(skeleton(w) for w in (
     "calle avenida camino box route apt apartment suite ste unit").split())
 
@@ -189,8 +197,9 @@ def detect(folded: str, words: set[str]) -> Finding | None:
     address, full, words_only = _compiled()
     digits = _NEEDS_FULL_SCAN.search(folded) is not None
     if digits or not words.isdisjoint(_ADDRESS_TRIGGERS):
-        if (found := address.search(folded)) is not None:
-            return Finding("address", found.start(), found.end())
+        for found in address.finditer(folded):
+            if not _YEAR_AND_WORDS.fullmatch(found.group()):
+                return Finding("address", found.start(), found.end())
     if digits:
         pattern = full
     elif not words.isdisjoint(_WORD_TRIGGERS):

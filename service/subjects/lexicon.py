@@ -77,6 +77,7 @@ class Lexicon:
     # Terms whose skeleton is a common word's ("slt" reads as "sit", "ibs" as "lbs", "iui" as
     # French "lui"): matched only as written, so the common word stays itself.
     as_written: dict[str, str]
+    as_written_skeletons: frozenset[str]
 
     def category_of(self, token: str) -> str | None:
         found = self._category_of(token)
@@ -133,9 +134,10 @@ class Lexicon:
         for i, token in enumerate(texts):
             if token in CONTEXT_WORDS:
                 continue  # "results", "prescription": specific.py judges them in context
-            written = _NOT_LETTERS.sub("", text[words[i].start : words[i].end])  # "I B S"
-            if (found := self.as_written.get(written)) is not None:
-                return Finding(found, words[i].start, words[i].end)
+            if token in self.as_written_skeletons:
+                written = _NOT_LETTERS.sub("", text[words[i].start : words[i].end])  # "I B S"
+                if (found := self.as_written.get(written)) is not None:
+                    return Finding(found, words[i].start, words[i].end)
             found = self.category_of(token) or self.misspelt_category(token)
             if found is not None:
                 return Finding(found, words[i].start, words[i].end)
@@ -252,4 +254,5 @@ def load_lexicon() -> Lexicon:
         english=frozenset(w for w, rank in english_ranks().items() if rank <= COMMON_WORD_RANK),
         foreign=foreign_words(),
         as_written=as_written,
+        as_written_skeletons=frozenset(map(skeleton, as_written)),
     )

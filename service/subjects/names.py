@@ -50,6 +50,16 @@ _TITLES = frozenset(skeleton(w) for w in ("dr", "dra", "doctor", "doc", "nurse",
 
 
 @dataclass(frozen=True, slots=True)
+class Casing:
+    """Whether the sender capitalised each word, and whether that tells anything: in sentence
+    case a lowercase word is a word ("antes", "kami"), wherever a names dataset lists it; in
+    Title Case, ALL CAPS or all lower case every word looks alike."""
+
+    caps: Sequence[bool]
+    informative: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Names:
     names: frozenset[str]
     common_words: frozenset[str]
@@ -60,6 +70,12 @@ class Names:
         return (len(token) >= 3 and token in self.names and token not in self.common_words
                 and token not in lexicon.everyday and token not in _NOT_NAMES)
 
+    def likely_name(self, token: str, lexicon: Lexicon) -> bool:
+        """A name that is no common word, or a word in no list at all ("Okonkwo")."""
+        return self.is_name(token, lexicon) or (
+            len(token) >= 3 and token not in self.names and token not in self.common_words
+            and token not in lexicon.everyday and token not in lexicon.terms)
+
     def could_be_name(self, token: str, lexicon: Lexicon) -> bool:
         """A name, a listed name that is also a word, or a word in no list at all."""
         if len(token) < 2 or token in _NOT_NAMES or token in lexicon.everyday:
@@ -68,29 +84,28 @@ class Names:
 
     def find(
         self, words: list[Token], text: str, recipient_names: Sequence[str],
-        recipient_email: str | None, lexicon: Lexicon, caps: Sequence[bool] | None,
+        recipient_email: str | None, lexicon: Lexicon, casing: Casing,
     ) -> Finding | None:
-        """``caps``: whether each word was written capitalised, or None when the subject's
-        casing says nothing (Title Case, ALL CAPS): in sentence case a lowercase word is a word
-        ("antes", "kami"), wherever a names dataset lists it."""
         return (
             _recipient(words, recipient_names, recipient_email)
-            or self._clinician(words, lexicon, caps)
-            or self._person(words, text, lexicon, caps)
+            or self._clinician(words, lexicon, casing)
+            or self._person(words, text, lexicon, casing)
         )
 
-    def _clinician(
-        self, words: list[Token], lexicon: Lexicon, caps: Sequence[bool] | None
-    ) -> Finding | None:
+    def _clinician(self, words: list[Token], lexicon: Lexicon, casing: Casing) -> Finding | None:
         texts = [w.text for w in words]
 
-        def named(j: int) -> bool:
+        def named(j: int, *, beside_title: bool) -> bool:
+            """Whether word j names someone. Capitalised in a sentence-case subject, or beside
+            a title or credential, a listed name that is also a word is one ("Dr. Brooks");
+            lowercase in a sentence-case subject, nothing is ("24/7 nurse line")."""
             if not 0 <= j < len(texts):
                 return False
-            if caps is not None and not caps[j]:
-                return False  # "nurse line", "24/7 nurse advice"
-            return self.is_name(texts[j], lexicon) or (
-                caps is not None and self.could_be_name(texts[j], lexicon))
+            if casing.caps[j] and (casing.informative or beside_title):
+                return self.could_be_name(texts[j], lexicon)
+            if casing.informative:
+                return False
+            return self.likely_name(texts[j], lexicon)
 
         for i, token in enumerate(texts):
             if token.startswith(("dr", "dra")) and len(token) > 4 and token not in lexicon.terms:
@@ -99,8 +114,7 @@ class Names:
                     return Finding("clinician", words[i].start, words[i].end)  # "D r . S m i t h"
             if token in _TITLES or texts[i - 1 : i + 1] == ["bac", "si"]:  # Vietnamese "Bác sĩ"
                 # "Dr. Okafor", "Nurse Patty": the title goes before the name.
-                if i + 1 < len(texts) and (named(i + 1) or (
-                        caps is None and self.could_be_name(texts[i + 1], lexicon))):
+                if named(i + 1, beside_title=True):
                     return Finding("clinician", words[i].start, words[i + 1].end)
                 continue
             if token not in lexicon.credentials and token not in _AMBIGUOUS_CREDENTIALS:
@@ -108,34 +122,37 @@ class Names:
             sure = (token, texts[i + 1] if i + 1 < len(texts) else "") in _SURE_PAIRS
             if token in _AMBIGUOUS_CREDENTIALS and not sure:
                 # "Maria Lopez, NP"; "your NP, Lisa": an everyday "do" or "pt" has neither.
-                if named(i - 1) or (named(i + 1) and i > 0 and texts[i - 1] in _POSSESSIVES):
+                if named(i - 1, beside_title=False) or (
+                        named(i + 1, beside_title=False) and i > 0
+                        and texts[i - 1] in _POSSESSIVES):
                     return Finding("clinician", words[max(i - 1, 0)].start, words[i].end)
                 continue
-            # "Ana Ruiz, CNM", "your therapist Anna", "Brooks, PA-C".
-            if i > 0 and (named(i - 1) or ((sure or caps is None)
-                          and self.could_be_name(texts[i - 1], lexicon))):
+            # "Ana Ruiz, CNM", "Grace Park, DDS", "your therapist Anna", "Brooks, PA-C".
+            if named(i - 1, beside_title=True):
                 return Finding("clinician", words[i - 1].start, words[i].end)
-            if named(i + 1) or (caps is None and i + 1 < len(texts)
-                                and self.could_be_name(texts[i + 1], lexicon)):
+            if named(i + 1, beside_title=True):
                 return Finding("clinician", words[i].start, words[i + 1].end)
         return None
 
     def _person(
-        self, words: list[Token], text: str, lexicon: Lexicon, caps: Sequence[bool] | None
+        self, words: list[Token], text: str, lexicon: Lexicon, casing: Casing
     ) -> Finding | None:
         texts = [w.text for w in words]
         for i, token in enumerate(texts):
-            if (token in lexicon.everyday or token in _NOT_NAMES
-                    or token in self.function_words or len(token) < 3):
-                continue
             after = text[words[i].end : words[i].end + 3].lstrip(" ")
             greeted = i > 0 and texts[i - 1] in _GREETINGS and (
                 i == 1 or texts[i - 2] in ("good", "to"))
+            if greeted and after[:1] == "," and token in self.names:
+                return Finding("name", words[i].start, words[i].end)  # "Hey Will, confirm"
+            if (token in lexicon.everyday or token in _NOT_NAMES
+                    or token in self.function_words or len(token) < 3):
+                continue
             titled = i > 0 and texts[i - 1] in _PERSON_TITLES
             spaced = text[words[i].end : words[i].end + 3]
             # "Grace, ...", "Grace: ...", "Grace - ..." (a spaced dash: "Hand-washing" is a word).
             addressed = i == 0 and (after[:1] in (",", ":", "!") or spaced[:2] in _SPACED_DASHES)
-            possessive = after[:2] in ("'s", "\u2019s") and (i == 0 or caps is None or caps[i])
+            possessive = after[:2] in ("'s", "\u2019s") and (
+                i == 0 or not casing.informative or casing.caps[i])
             # Where only a name fits, a listed name that is also a word is one ("Hi Grace");
             # so is a word no list knows, greeted or called by ("Hello Nkechi", "Faadumo,
             # please confirm"), but not one before a colon ("Waitlist:", "Lembrete:").
@@ -146,7 +163,7 @@ class Names:
                 return Finding("name", words[i].start, words[i].end)
             if token not in self.names:
                 continue
-            if caps is not None and i > 0 and not caps[i]:
+            if casing.informative and i > 0 and not casing.caps[i]:
                 continue  # a lowercase word in a sentence-case subject is a word
             if token not in self.common_words:
                 return Finding("name", words[i].start, words[i].end)

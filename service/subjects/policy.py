@@ -25,7 +25,7 @@ from service.subjects.ambiguous import ambiguous_term
 from service.subjects.detectors import detect
 from service.subjects.findings import Finding
 from service.subjects.lexicon import Lexicon, load_lexicon
-from service.subjects.names import Names, load_names
+from service.subjects.names import Casing, Names, load_names
 from service.subjects.normalise import (
     Folded,
     Token,
@@ -172,7 +172,7 @@ class SubjectPolicy:
             return found
         return (
             self._names.find(words, text, recipient_names, recipient_email, self._lexicon,
-                             _capitalised(subject, folded, words))
+                             _casing(subject, folded, words))
             or self._lexicon.find(words, text)
             or self._compacted_term(text)
             or ambiguous_term(words)
@@ -211,16 +211,12 @@ def _detect_decoded(text: str, words: list[Token]) -> Finding | None:
     return None
 
 
-def _capitalised(subject: str, folded: Folded, words: list[Token]) -> list[bool] | None:
-    """Which words the sender capitalised, or None when the casing tells nothing: Title Case
-    or ALL CAPS, where every word looks like a name."""
-    starts = [subject[folded.span(w.start, w.end)[0]] for w in words]
-    caps = [ch.isupper() for ch in starts]
+def _casing(subject: str, folded: Folded, words: list[Token]) -> Casing:
+    caps = [subject[folded.span(w.start, w.end)[0]].isupper() for w in words]
     later = caps[1:]
-    if (not later or sum(later) * 2 > len(later) or subject.upper() == subject
-            or subject.lower() == subject):  # Title Case, ALL CAPS, all lower case
-        return None
-    return caps
+    informative = not (not later or sum(later) * 2 > len(later) or subject.upper() == subject
+                       or subject.lower() == subject)  # Title Case, ALL CAPS, all lower case
+    return Casing(caps, informative)
 
 
 def _span(folded: Folded, finding: Finding) -> tuple[int, int]:

@@ -44,6 +44,7 @@ CONTEXT_WORDS = frozenset(KINDS)
 _PHRASES = tuple(tuple(skeleton(w) for w in phrase.split()) for phrase in (
     "prior auth", "prior authorization", "pre authorization", "pre op", "post op",
     "nothing after midnight", "nothing to eat", "came back", "blood work", "autorizacion previa",
+    "pre auth", "day supply", "numbers are back",
 ))
 
 
@@ -62,7 +63,7 @@ _CONTESTS = _words(
     "raffle", "competition", "trivia", "game", "games", "encuesta", "award", "awards",
     "fundraiser", "winner", "winners", "bake", "cook", "tournament", "sweepstakes", "sondaj",
     "sondage", "ankiety", "ankieta", "pesquisa", "encuestas", "utafiti", "sahan", "sahanka",
-    "goal", "goals",
+    "goal", "goals", "charity", "race", "walk",
     "fundraising")
 _FIGURATIVE_OWNERS = _CONTESTS | _words(
     "drive", "off", "challenge", "staff", "our", "annual", "report", "pie", "week", "the",
@@ -72,7 +73,7 @@ _EVERYDAY_TESTS = _words("email", "emails", "message", "messages", "run", "send"
                          "new", "system")
 _EVERYDAY_AFTER_DOSE = _words("of", "de", "da", "di")  # "a dose of", "une dose de"
 _SITE_WORDS = _words("hours", "hour", "closed", "closure", "closing", "location", "moving",
-                     "moved", "holiday", "horario", "open", "opening")
+                     "moved", "holiday", "horario", "open", "opening", "coat", "coats", "week")
 _MEDICAL_OBJECTS = CONTEXT_WORDS
 _RESULTS = _words("result", "results")
 # Refills of something else: "Free coffee refills".
@@ -170,12 +171,17 @@ _RULES: dict[str, Callable[[list[str], int], bool]] = {
 }
 
 
+_PHRASE_STARTS = frozenset(phrase[0] for phrase in _PHRASES)
+
+
 def more_specific_than_a_visit(words: list[Token]) -> Finding | None:
     texts = [w.text for w in words]
     for i, token in enumerate(texts):
         kind = KINDS.get(token)
         if kind is not None and _RULES[kind](texts, i):
             return Finding(_FINDING, words[i].start, words[i].end)
+        if token not in _PHRASE_STARTS:
+            continue
         for phrase in _PHRASES:
             if tuple(texts[i : i + len(phrase)]) == phrase:
                 return Finding(_FINDING, words[i].start, words[i + len(phrase) - 1].end)
