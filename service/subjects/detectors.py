@@ -72,7 +72,7 @@ def _street_words() -> tuple[str, str]:
 
 def _patterns() -> dict[str, str]:
     suffixes, units = _street_words()
-    digits = r"\d(?:[\d-]|\s(?=\d))*[a-z]?"
+    digits = r"\d(?:[\d-]|\s(?=\d)){0,8}[a-z]?"  # a house number: bounded, so linear
     words = (r"(?:(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|[a-z]+teen"
              r"|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand)"
              r"(?:[\s-]+|\b)){1,4}")
