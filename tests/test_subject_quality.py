@@ -15,9 +15,6 @@ POLICY = SubjectPolicy(allowed_phrases=("Riverside Clinic",))
 CAUGHT = 0.99
 WRONGLY_REFUSED = 0.02
 CATEGORY_CAUGHT = 0.95
-# The test half's catch rate is 98.4% (5 of 319 missed): short of CAUGHT, so this guards what
-# was reached; raise it to CAUGHT when the test half gets there.
-TEST_HALF_CAUGHT = 0.98
 
 
 def measure(rows: list[Row]) -> Score:
@@ -42,9 +39,9 @@ def test_the_test_half_is_untouched_and_large_enough() -> None:
     assert len(sensitive_categories) == 13
 
 
-def test_the_test_half_holds_its_figures() -> None:
+def test_the_test_half_meets_the_targets() -> None:
     result = measure(eval_rows("test"))
-    assert result.caught.rate >= TEST_HALF_CAUGHT, figures(result)
+    assert result.caught.rate >= CAUGHT, figures(result)
     assert result.rejected.rate <= WRONGLY_REFUSED, figures(result)
     assert result.weakest[1] >= CATEGORY_CAUGHT, figures(result)
 

@@ -47,7 +47,9 @@ _SCAN = _CASE - _words("your su sus tu tus") | _words("recheck")
 _NEGATIONS = _words("no without sin")
 _TABLE = (
     ("social", "snap chip shelter shelters calfresh", _CASE, False),
-    ("test", "psa imaging labwork", _CASE | _words("recheck"), False),
+    ("test", "psa imaging labwork", _CASE | _words("recheck follow followup fu"), False),
+    ("more-specific-than-a-visit", "authorization authorizations auth",
+     _words("approved denied pending needed expired requested request status renewal"), False),
     ("test", "scan scans", _SCAN, False),
     ("condition", "flare recovery", _GROUP, False),
     ("procedure", "vaccine vaccines vaccination vaccinations immunization immunizations shot "
@@ -55,7 +57,7 @@ _TABLE = (
     ("condition", "covid coronavirus", _PERSONAL, False),
     ("drug", "walker walkers cane wheelchair wheelchairs oxygen", _CASE, False),
     ("procedure", "induction", _CASE, False),
-    ("procedure", "facelift facial facials filler fillers makeover", _LOOKS, True),
+    ("procedure", "facelift facial facials filler fillers", _LOOKS, True),
     ("more-specific-than-a-visit", "pa", _words("denied approved appeal request requested "
                                                "pending submitted status"), False),
     ("more-specific-than-a-visit", "prep", _CASE | _words("kit day procedure"), False),
@@ -64,7 +66,7 @@ _TABLE = (
     # A body part named with a practice: "Brookside Kidney Associates", "Skin & Laser Institute".
     ("specialty", "kidney heart skin eye eyes ear bone bones joint joints spine foot feet lung "
                   "lungs liver brain breast vein veins hand knee hip sleep stomach digestive "
-                  "colon bladder vision hearing", _PRACTICES, False),
+                  "colon bladder vision hearing memory", _PRACTICES, False),
     ("procedure", "pt", _words("session sessions approved visits therapy"), False),
     ("condition", "mood headache headaches sugar sugars", _PERSONAL | _words("still having"),
      False),

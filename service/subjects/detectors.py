@@ -101,7 +101,7 @@ def _patterns() -> dict[str, str]:
                         r"(?:[/.-]\d{2,4})?\b(?!\s*(?:stars?|%|percent|out\s+of|points?|million"
                         r"|billion|x\b))",
         "date_named": rf"\b{_MONTH}\.?\s*\d{{1,2}}(?:st|nd|rd|th)?\b"
-                      rf"|\b\d{{1,2}}(?:st|nd|rd|th|er)?\s*(?:of\s+|de\s+)?{_MONTH}\b"
+                      rf"|\b\d{{1,2}}(?:st|nd|rd|th|er)?[\s-]*(?:of\s+|de\s+)?{_MONTH}\b"
                       r"|\bngay\s+\d{1,2}\b|\bdia\s+\d{1,2}\b"
                       rf"|\bides\s+of\s+{_MONTH}\b"
                       rf"|\b(?:{_ORDINAL_WORD})\s+(?:of\s+)?{_MONTH}\b"
@@ -124,6 +124,8 @@ def _patterns() -> dict[str, str]:
                      r"|\ba\s+las\s+(?:\d{1,2}|una|dos|tres|cuatro|cinco|seis|siete|ocho|nueve"
                      r"|diez|once|doce)\b|\bmidnight\b|\b\d{1,2}\s?h(?:\s?\d{2})?\b|\b\d{1,2}\s?gio\b"
                      r"|\b(?:[01]\d|2[0-3]):?[0-5]\d\s?(?:hrs|hours|h)\b"
+                     # "0930" (no quantity starts with 0), "around 4ish", "9a-9:20a".
+                     r"|\b0\d[0-5]\d\b|\b\d{1,2}\s?ish\b|\b\d{1,2}(?::\d{2})?[ap]\b(?!\.?[a-z])"
                      r"|\b(?:arrive|arrival|by|before|after|appt|appointment)\s+(?:[01]\d|2[0-3])"
                      r"[0-5]\d\b"
                      r"|\b(?:by|until|till|from|between)\s+\d{1,2}(?::\d{2})?\s?(?:-|to|and)\s?"
@@ -132,7 +134,8 @@ def _patterns() -> dict[str, str]:
                           rf"|\b{words}{side}{name}(?:{_PLAIN_SUFFIXES})\b\.?"
                           rf"|\b(?:calle|avenida|camino)\s+[a-z]+|\b(?:{units})\s*#?\s*\d+[a-z]?\b"
                           r"|\bp\.?\s?o\.?\s+box\b|\b(?:route|rte|hwy|highway)\s+\d+\b"
-                          r"|\b\d{2,6}\s+[nsew]\.?\s+[a-z]{3,}\b",  # "2210 N. Main"
+                          r"|\b\d{2,6}\s+[nsew]\.?\s+[a-z]{3,}\b"  # "2210 N. Main"
+                          r"|\bso\s+nha\s+\d+|\b\d+\s+duong\b",  # Vietnamese: house number, street
         "identifier_labelled": r"\b(?:mrn|m\s?r\s?n|med(?:ical)?\s*rec(?:ord)?"
                                r"|patient\s*(?:id|no|number|#)"
                                r"|encounter\s*(?:id|no|number|#)?|policy\s*(?:id|no|number|#)?"

@@ -176,7 +176,7 @@ class SubjectPolicy:
             or self._lexicon.find(words, text)
             or self._compacted_term(text)
             or ambiguous_term(words)
-            or more_specific_than_a_visit(words)
+            or more_specific_than_a_visit(words, self._lexicon.english)
             or (unknown_word(words) if strict else None)
         )
 

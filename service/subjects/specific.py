@@ -10,7 +10,7 @@ coffee"), so each word comes with the frames that make it personal or figurative
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Set
 
 from service.subjects.findings import Finding
 from service.subjects.normalise import Token, skeleton
@@ -27,7 +27,7 @@ _WORDS = {
     "refill": "refill refills refil resurtido",
     "always": "referral referrals referal referido referidos preop postop preauthorization "
               "preauth procedure surgery surgeries procedimiento cirugia bloodwork fasting "
-              "ayuno ayunas aftercare discharge abnormal",
+              "ayuno ayunas aftercare discharge abnormal specimen specimens",
     "plural": "procedures",
     "lab": "lab labs laboratorio shaybaar shaybaarka",
     "dose": "dose doses dosing dosage dosis",
@@ -44,7 +44,7 @@ CONTEXT_WORDS = frozenset(KINDS)
 _PHRASES = tuple(tuple(skeleton(w) for w in phrase.split()) for phrase in (
     "prior auth", "prior authorization", "pre authorization", "pre op", "post op",
     "nothing after midnight", "nothing to eat", "came back", "blood work", "autorizacion previa",
-    "pre auth", "day supply", "numbers are back",
+    "pre auth", "day supply", "numbers are back", "ket qua xet nghiem", "giay gioi thieu",
 ))
 
 
@@ -63,7 +63,7 @@ _CONTESTS = _words(
     "raffle", "competition", "trivia", "game", "games", "encuesta", "award", "awards",
     "fundraiser", "winner", "winners", "bake", "cook", "tournament", "sweepstakes", "sondaj",
     "sondage", "ankiety", "ankieta", "pesquisa", "encuestas", "utafiti", "sahan", "sahanka",
-    "goal", "goals", "charity", "race", "walk",
+    "goal", "goals", "charity", "race", "walk", "team",
     "fundraising")
 _FIGURATIVE_OWNERS = _CONTESTS | _words(
     "drive", "off", "challenge", "staff", "our", "annual", "report", "pie", "week", "the",
@@ -174,10 +174,19 @@ _RULES: dict[str, Callable[[list[str], int], bool]] = {
 _PHRASE_STARTS = frozenset(phrase[0] for phrase in _PHRASES)
 
 
-def more_specific_than_a_visit(words: list[Token]) -> Finding | None:
+# A letter dropped from a longer such word ("rfill ready 4 pickup", "perscripton").
+_DROPPED = {w[:i] + w[i + 1 :]: kind for w, kind in KINDS.items() if len(w) >= 6
+            for i in range(len(w))}
+
+
+def more_specific_than_a_visit(words: list[Token], english: Set[str]) -> Finding | None:
+    """``english``: common words, which are never read as one of ours with a letter dropped
+    ("doing" is not "dosing")."""
     texts = [w.text for w in words]
     for i, token in enumerate(texts):
         kind = KINDS.get(token)
+        if kind is None and len(token) >= 5 and token not in english:
+            kind = _DROPPED.get(token)
         if kind is not None and _RULES[kind](texts, i):
             return Finding(_FINDING, words[i].start, words[i].end)
         if token not in _PHRASE_STARTS:
