@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -9,6 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
+from service.core.config import Settings
+from tests.conftest import serving
 from tests.helpers import REMINDER, auth, send
 
 PROBLEM = "application/problem+json"
@@ -121,6 +124,27 @@ async def test_unsafe_subjects_are_refused_without_echo(
     assert problem["category"] in ("format", "condition")
     assert subject not in response.text and "HIV" not in response.text
     assert "HIV" not in caplog.text
+
+
+async def test_a_refused_subject_says_where_and_strict_mode_refuses_unknown_words(
+    settings: Settings, keys: dict[str, str],
+) -> None:
+    subject = "Your Xyloquent follow-up"  # a coinage: nothing the detector knows
+    async with serving(replace(settings, subject_mode="detector")) as (_, client):
+        assert (await send(client, keys["sender"], {**REMINDER, "subject": subject})
+                ).status_code == 202
+        refused = await send(client, keys["sender"],
+                             {**REMINDER, "subject": "Time for your H\u200bIV follow-up"})
+        problem = assert_problem(refused, 422, "subject-not-generic")
+        assert (problem["category"], problem["span"]) == ("condition", {"start": 14, "end": 18})
+    async with serving(replace(settings, subject_mode="strict")) as (_, client):
+        strict = await send(client, keys["sender"], {**REMINDER, "subject": subject})
+        problem = assert_problem(strict, 422, "subject-not-generic")
+        assert (problem["category"], problem["span"]) == ("unknown-word", {"start": 5, "end": 14})
+        assert "Xyloquent" not in strict.text
+        plain = await send(client, keys["sender"],
+                           {**REMINDER, "subject": "Upcoming appointment reminder"})
+        assert plain.status_code == 202
 
 
 async def test_oversized_bodies_get_413(

@@ -39,6 +39,10 @@ class _Entry:
     figurative_of: bool  # "a shot of good news", "a facelift of our lobby"
 
 
+# A benefit program's own business: "SNAP verification letter", not "Snap a photo of your card".
+_PROGRAM = _words("application applications apply verification verify benefit benefits "
+                  "eligibility eligible enrollment enroll recert recertification renewal "
+                  "interview paperwork documents case ebt letter help assistance office")
 _LOOKS = _CASE | _words("book booking consult consultation touch glow spa")
 _PRACTICES = _words("associates clinic clinics institute specialists partners group doctors lab")
 # A scan is someone's by its appointment, not by "your": "Scan the QR code to pay your bill".
@@ -46,7 +50,8 @@ _SCAN = _CASE - _words("your su sus tu tus") | _words("recheck")
 # "No appointment needed" makes nothing anyone's.
 _NEGATIONS = _words("no without sin")
 _TABLE = (
-    ("social", "snap chip shelter shelters calfresh", _CASE, False),
+    ("social", "snap chip calfresh", _PROGRAM, False),
+    ("social", "shelter shelters", _CASE - _words("card"), False),
     ("test", "psa imaging labwork", _CASE | _words("recheck follow followup fu"), False),
     ("more-specific-than-a-visit", "authorization authorizations auth",
      _words("approved denied pending needed expired requested request status renewal"), False),
