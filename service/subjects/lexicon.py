@@ -201,7 +201,12 @@ def english_as_written() -> dict[str, int]:
 
 @cache
 def foreign_words() -> frozenset[str]:
-    return frozenset(skeleton(w) for w in data_lines("foreign_words.txt.gz"))
+    return frozenset(map(skeleton, foreign_as_written()))
+
+
+@cache
+def foreign_as_written() -> tuple[str, ...]:
+    return tuple(data_lines("foreign_words.txt.gz"))
 
 
 @cache
@@ -212,7 +217,7 @@ def load_lexicon() -> Lexicon:
     spelled: dict[str, str] = {}
     common = {w: skeleton(w) for w, rank in english_as_written().items()
               if rank <= COMMON_WORD_RANK}
-    common |= {w: skeleton(w) for w in data_lines("foreign_words.txt.gz")}  # "lui", "lop"
+    common |= {w: skeleton(w) for w in foreign_as_written()}  # "lui", "lop"
     colliding = set(common.values())
     as_written: dict[str, str] = {}
     for entry in data_lines("vocabulary.tsv.gz"):

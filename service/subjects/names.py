@@ -15,21 +15,16 @@ from dataclasses import dataclass
 from functools import cache
 
 from service.subjects.findings import Finding
-from service.subjects.lexicon import (
-    COMMON_WORD_RANK,
-    Lexicon,
-    data_lines,
-    english_ranks,
-    foreign_words,
-)
+from service.subjects.lexicon import Lexicon, data_lines, english_ranks, load_lexicon
 from service.subjects.normalise import Token, fold, skeleton, word_tokens
 
 # Popularity floors (the dataset's weight column) below which a listed name is ignored: the
 # long tail of a names dataset holds every word someone once typed into a name field.
 FIRST_NAME_FLOOR = 1000
 LAST_NAME_FLOOR = 1000
-# English words ranked above COMMON_WORD_RANK are rare enough to read as a name when a names
-# dataset also lists them ("Okafor" is in neither; "Tyrone" is a name, not a word).
+# A listed name that is not one of the lexicon's common words (English words ranked within
+# lexicon.COMMON_WORD_RANK, other languages' common words, everyday words) reads as a name:
+# "Okafor" is in neither list; "Tyrone" is a name, not a word.
 FUNCTION_WORD_RANK = 300
 
 _GREETINGS = frozenset(skeleton(w) for w in (
@@ -202,13 +197,6 @@ def load_names() -> Names:
         floor = FIRST_NAME_FLOOR if kind == "first" else LAST_NAME_FLOOR
         if int(weight) >= floor:
             names.add(skeleton(name))
-    function: set[str] = set()
-    common = {skeleton(word) for line in data_lines("common_words.txt")
-              for word in fold(line).split()}
-    common |= foreign_words()
-    for word, rank in english_ranks().items():
-        if rank <= COMMON_WORD_RANK:
-            common.add(word)
-        if rank <= FUNCTION_WORD_RANK:
-            function.add(word)
-    return Names(frozenset(names), frozenset(common), frozenset(function))
+    lexicon = load_lexicon()
+    function = frozenset(w for w, rank in english_ranks().items() if rank <= FUNCTION_WORD_RANK)
+    return Names(frozenset(names), lexicon.english | lexicon.foreign | lexicon.everyday, function)

@@ -167,22 +167,24 @@ class SubjectPolicy:
         recipient_email: str | None, *, strict: bool,
     ) -> Finding | None:
         words = tokens(text)
-        found = detect(text, {word.text for word in words}) or _detect_decoded(text, words)
+        seen = {word.text for word in words}
+        closed = compact(text)
+        found = detect(text, seen) or _detect_decoded(text, words, seen, closed)
         if found is not None:
             return found
         return (
             self._names.find(words, text, recipient_names, recipient_email, self._lexicon,
                              _casing(subject, folded, words))
             or self._lexicon.find(words, text)
-            or self._compacted_term(text)
+            or self._compacted_term(closed)
             or ambiguous_term(words)
             or more_specific_than_a_visit(words, self._lexicon.english)
             or (unknown_word(words) if strict else None)
         )
 
-    def _compacted_term(self, text: str) -> Finding | None:
-        """A term spelt with its digits spaced out too ("your A 1 c")."""
-        closed = compact(text)
+    def _compacted_term(self, closed: tuple[str, list[int]] | None) -> Finding | None:
+        """A term spelt with its digits spaced out too ("your A 1 c"); ``closed``: the subject
+        compacted, as normalise.compact gives it."""
         if closed is None:
             return None
         compacted, origin = closed
@@ -192,15 +194,15 @@ class SubjectPolicy:
         return Finding(found.category, origin[found.start], origin[found.end - 1] + 1)
 
 
-def _detect_decoded(text: str, words: list[Token]) -> Finding | None:
+def _detect_decoded(
+    text: str, words: list[Token], seen: set[str], closed: tuple[str, list[int]] | None
+) -> Finding | None:
     """The patterns again over the subject decoded: digits inside words read as letters ("on
-    the f0urteenth"), spaced-out characters closed up ("Appt on the 1 4 t h"), and, last, the
-    words alone ("at t w o t h i r t y")."""
-    seen = {word.text for word in words}
+    the f0urteenth"), spaced-out characters closed up (``closed``: "Appt on the 1 4 t h"), and,
+    last, the words alone ("at t w o t h i r t y")."""
     decoded = decode_words(text)
     if decoded is not None and (found := detect(decoded, seen)) is not None:
         return found  # same length: the offsets hold
-    closed = compact(text)
     if closed is None:
         return None
     compacted, origin = closed
