@@ -18,12 +18,12 @@ from starlette.responses import JSONResponse, Response
 from service import audit
 from service.access import require
 from service.core.bodies import read_json_object
-from service.core.fields import path_id
 from service.core.pagination import page, page_request
 from service.core.problems import Problem, invalid
 from service.db.queries import QUERIES
 from service.db.resources import Resources
 from service.subjects.gate import SubjectGate
+from service.subjects.routes import remove_entry
 from service.subjects.rules import normalise_for_allowlist
 
 MAX_NAME_CHARS = 120
@@ -79,14 +79,5 @@ async def add_practice_name(request: Request) -> Response:
 
 
 async def remove_practice_name(request: Request) -> Response:
-    res: Resources = request.app.state.resources
-    key = await require(request, "admin")
-    name_id = path_id(request, "practice_name_id")
-    async with res.db.acquire() as conn, conn.transaction():
-        removed = await conn.fetchval(QUERIES.delete_practice_name, name_id, key.organization_id)
-        if removed is None:
-            raise Problem(404, "not-found", "Not found")
-        await audit.record(conn, actor=key.actor, action="practice_name.remove",
-                           object_type="practice_name", object_id=str(removed), outcome="removed")
-    SubjectGate.of(request).practice_names.invalidate(key.organization_id)
-    return Response(status_code=204)
+    return await remove_entry(request, "practice_name_id", QUERIES.delete_practice_name,
+                              "practice_name", SubjectGate.of(request).practice_names)

@@ -18,7 +18,7 @@ from service.core.pagination import page, page_request
 from service.core.problems import Problem, invalid
 from service.db.queries import QUERIES
 from service.db.resources import Resources
-from service.subjects.gate import SubjectGate, subject_problem
+from service.subjects.gate import OrganizationList, SubjectGate, subject_problem
 from service.subjects.policy import REASONS, SubjectVerdict
 from service.subjects.rules import normalise_for_allowlist
 
@@ -67,15 +67,23 @@ async def add_subject(request: Request) -> Response:
 
 
 async def remove_subject(request: Request) -> Response:
+    return await remove_entry(request, "subject_id", QUERIES.delete_approved_subject, "subject",
+                              SubjectGate.of(request).approved)
+
+
+async def remove_entry(
+    request: Request, id_param: str, query: str, object_type: str, listed: OrganizationList,
+) -> Response:
+    """Removes one entry of an organization's admin-kept list (approved subjects, practice
+    names), audited as ``<object_type>.remove``; this process sees the change at once."""
     res: Resources = request.app.state.resources
     key = await require(request, "admin")
-    subject_id = path_id(request, "subject_id")
+    entry_id = path_id(request, id_param)
     async with res.db.acquire() as conn, conn.transaction():
-        removed = await conn.fetchval(
-            QUERIES.delete_approved_subject, subject_id, key.organization_id)
+        removed = await conn.fetchval(query, entry_id, key.organization_id)
         if removed is None:
             raise Problem(404, "not-found", "Not found")
-        await audit.record(conn, actor=key.actor, action="subject.remove",
-                           object_type="subject", object_id=str(removed), outcome="removed")
-    SubjectGate.of(request).approved.invalidate(key.organization_id)
+        await audit.record(conn, actor=key.actor, action=f"{object_type}.remove",
+                           object_type=object_type, object_id=str(removed), outcome="removed")
+    listed.invalidate(key.organization_id)
     return Response(status_code=204)
