@@ -88,6 +88,8 @@ def main() -> int:
             "QUEUE_NAME": f"install-test-{uuid.uuid4().hex[:8]}",
             "MASTER_KEYS": "k1:" + base64.b64encode(os.urandom(32)).decode(),
             "MAIL_FROM": "Riverside Clinic <no-reply@clinic.test>",
+            "CLINIC_NAME": "Riverside Clinic",
+            "CLINIC_PHONE": "+1 555 0100",
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
             "API_PORT": str(api_port),
             "MARKETING_ENABLED": "false",  # DKIM and a postal address are not set up here

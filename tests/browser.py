@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import uvicorn
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, async_playwright
 from starlette.applications import Starlette
 
@@ -60,3 +61,37 @@ async def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# The widths every page must work at: a small phone and a desktop.
+WIDTHS = (360, 1440)
+_AXE = Axe()
+# WCAG 2.0-2.2 A and AA, and axe's best practices (landmarks, one h1, headings in order).
+_AXE_OPTIONS = {"resultTypes": ["violations"], "runOnly": {"type": "tag", "values": [
+    "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}}
+
+
+async def serious_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now: rule, impact, where."""
+    results = await _AXE.run(page, options=_AXE_OPTIONS)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"] if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def check_page(page: Page, name: str) -> None:
+    """The page as it is now, at each width: no serious or critical axe finding, nothing wider
+    than the screen (no sideways scrolling of the whole page), and a full-page screenshot
+    ``tests/artifacts/<name>-<width>.png`` for a reviewer. Restores the desktop width."""
+    problems = []
+    for width in WIDTHS:
+        await page.set_viewport_size({"width": width, "height": 900})
+        problems += [f"{width}px: {v}" for v in await serious_violations(page)]
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        if overflow > 0:
+            problems.append(f"{width}px: the page is {overflow}px wider than the screen")
+        await screenshot(page, f"{name}-{width}")
+    await page.set_viewport_size({"width": WIDTHS[-1], "height": 900})
+    assert problems == [], f"{name}: {problems}"

@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
 from service.access import create_api_key
+from service.core.clinic import read_logo
 from service.core.config import Settings
 from service.core.crypto import Keyring
 from service.db.migrations import migrate
@@ -167,6 +168,9 @@ def settings(
         smtp_timeout=5.0,
         mail_from="Riverside Clinic <no-reply@clinic.test>",
         clinic_name="Riverside Clinic",
+        clinic_phone="+1 555 0100",
+        clinic_website="https://riverside.clinic.test",
+        clinic_logo=read_logo(str(Path(__file__).parent / "data" / "clinic-logo.png")),
         public_base_url="https://portal.clinic.test",
         keyring=Keyring.generate(),
         queue_name=f"test-queue-{uuid.uuid4().hex}",

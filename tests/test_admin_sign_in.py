@@ -229,8 +229,8 @@ async def test_enrol_totp_from_the_command_line_prints_a_factor_that_signs_in(
         "MASTER_KEYS": ",".join(f"{kid}:{base64.b64encode(key).decode()}"
                                 for kid, key in settings.keyring.keys.items()),
     }
-    unknown = run(tmp_path, "enrol-totp", "--key-id", key_id(keys["marketer"]), **env)
-    assert unknown.returncode == 1 and "no unrevoked admin key" in unknown.stderr
+    unknown = run(tmp_path, "enrol-totp", "--key-id", key_id(keys["sender"]), **env)
+    assert unknown.returncode == 1 and "no unrevoked admin or marketer key" in unknown.stderr
     done = run(tmp_path, "enrol-totp", "--key-id", key_id(keys["admin"]), **env)
     assert done.returncode == 0, done.stderr
     uri = done.stdout.strip()

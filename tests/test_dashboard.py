@@ -42,8 +42,8 @@ async def test_an_admin_signs_in_and_sees_the_chart_of_a_campaign_with_known_cou
         problems = watch_console(page)
         await page.goto(f"{base}/admin")
         assert page.url == f"{base}/admin/login"
-        await fill_sign_in(page, keys["marketer"])
-        await page.wait_for_selector("text=Only an admin key")
+        await fill_sign_in(page, keys["sender"])
+        await page.wait_for_selector("text=Only an admin or marketer key")
         await fill_sign_in(page, keys["admin"], await fresh_code(app, secret))
         await page.wait_for_selector("svg.chart")
         assert page.url == f"{base}/admin"

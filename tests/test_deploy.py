@@ -36,7 +36,8 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 K8S_VERSIONS = ("1.33.0", "1.37.0")
 
 # The routes a patient's browser or mail client opens: the only ones on the public host.
-PUBLIC_ROUTES = ("PORTAL", "UNSUBSCRIBE", "CONFIRM", "TRACK_OPEN", "TRACK_CLICK", "STATIC")
+PUBLIC_ROUTES = ("PORTAL", "UNSUBSCRIBE", "PREFERENCES", "CONFIRM", "TRACK_OPEN", "TRACK_CLICK",
+                 "STATIC", "CLINIC_LOGO")
 # What the worker's liveness probe and the image's worker HEALTHCHECK run.
 WORKER_CHECK = ["python", "-m", "service", "worker", "--check"]
 API_CHECK = ["python", "-m", "service", "api", "--check"]
@@ -527,7 +528,9 @@ def public_ingress() -> dict[str, Any]:
 def test_public_ingress_exposes_only_the_patient_paths() -> None:
     ingress = public_ingress()
     host = urlsplit(config()["PUBLIC_BASE_URL"]).hostname
-    expected = {public_prefix(getattr(paths, name)) for name in PUBLIC_ROUTES}
+    # The logo is served under /static/, which its prefix already exposes.
+    expected = {public_prefix(getattr(paths, name)) for name in PUBLIC_ROUTES
+                if not getattr(paths, name).startswith(paths.STATIC + "/")}
     exposed = ingress_paths(ingress)
     assert {path for path, _ in exposed} == expected
     assert {rule["host"] for rule in ingress["spec"]["rules"]} == {host}

@@ -23,7 +23,7 @@ CONTACT = "+1 555 0100"
 
 
 def footed(settings: Settings, **changes: str | None) -> Settings:
-    return replace(settings, **{"clinic_postal_address": POSTAL, "clinic_contact": CONTACT,
+    return replace(settings, **{"clinic_postal_address": POSTAL, "clinic_phone": CONTACT,
                                 **changes})
 
 
@@ -103,6 +103,6 @@ async def test_without_a_contact_a_reminder_still_says_who_is_writing(
     client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
 ) -> None:
     await send(client, keys["sender"], {**REMINDER, "to": "sam@example.org"})
-    await run_worker(footed(settings, clinic_contact=None))
+    await run_worker(footed(settings, clinic_phone=None, clinic_website=None))
     for part in parts(parse_mail(mailbox.messages[-1][2])):
         assert "Sent by Riverside Clinic." in part and "Questions?" not in part

@@ -1,24 +1,21 @@
-"""``/admin``: the aggregate dashboard, for a signed-in admin (``admin/sign_in.py``)."""
+"""``/admin``: the aggregate engagement dashboard, for a signed-in admin or marketer (a marketer
+sees their own campaigns: ``engagement.overview`` chooses by the key)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from service.admin import pages, sessions
-from service.core import paths
-from service.db.resources import Resources
+from service.admin import pages
+from service.admin.guard import signed_in, to_sign_in
+from service.admin.layout import respond
 from service.engagement import overview, window
 
 
 async def show(request: Request) -> Response:
-    res: Resources = request.app.state.resources
-    token = request.cookies.get(sessions.COOKIE)
-    key = await sessions.current(res.db, token)
-    if key is None or token is None:
-        return RedirectResponse(paths.DASHBOARD_LOGIN, status_code=303)
+    who = await signed_in(request, "admin", "marketer")
+    if who is None:
+        return to_sign_in()
     start, end = window(request)
-    numbers = await overview(res, key, start, end)
-    csrf = sessions.csrf_token(res.settings.keyring, token)
-    return pages.respond(pages.dashboard(key.name, csrf, numbers))
-
+    numbers = await overview(who.res, who.key, start, end)
+    return respond(pages.dashboard(who.res.settings.clinic, who.staff, numbers))

@@ -5,39 +5,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from starlette.responses import HTMLResponse
-
 from service.admin import charts
+from service.admin.layout import Staff, alert, csrf_field, staff_page
 from service.core import paths
-
-# Under the service-wide "no-referrer", Chromium sends "Origin: null" with a form post, which
-# cannot be told from a sandboxed attacker's; the dashboard's own pages say "same-origin", so
-# their posts carry the real origin and anything else is refused.
-_PAGE_HEADERS = {"Referrer-Policy": "same-origin"}
-
-
-def respond(body: str, status_code: int = 200) -> HTMLResponse:
-    return HTMLResponse(body, status_code=status_code, headers=_PAGE_HEADERS)
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        "<meta name=\"robots\" content=\"noindex, nofollow\">"
-        f"<title>{html.escape(title)}</title>"
-        f"<link rel=\"stylesheet\" href=\"{paths.STATIC}/admin.css\"></head>"
-        f"<body>{body}</body></html>"
-    )
-
-
-def _alert(error: str | None) -> str:
-    return f"<p class=\"error\" role=\"alert\">{html.escape(error)}</p>" if error else ""
-
-
-def _csrf(csrf: str) -> str:
-    return f"<input type=\"hidden\" name=\"csrf\" value=\"{html.escape(csrf, quote=True)}\">"
-
+from service.core.clinic import Clinic
 
 _CODE_FIELD = (
     "<input id=\"code\" name=\"code\" type=\"text\" inputmode=\"numeric\" "
@@ -45,45 +16,45 @@ _CODE_FIELD = (
 )
 
 
-def sign_in(csrf: str, error: str | None = None) -> str:
-    return _page("Sign in: engagement dashboard", (
-        "<main class=\"narrow\"><h1>Engagement dashboard</h1>"
-        "<p>Sign in with an admin API key and the code your authenticator app shows. The "
-        "dashboard shows aggregate figures only.</p>"
-        f"{_alert(error)}<form method=\"post\" action=\"{paths.DASHBOARD_LOGIN}\">{_csrf(csrf)}"
-        "<label for=\"api_key\">Admin API key</label>"
+def sign_in(clinic: Clinic, csrf: str, error: str | None = None) -> str:
+    return staff_page(clinic, "Sign in", (
+        "<div class=\"narrow\"><h1>Staff sign-in</h1>"
+        "<p>Sign in with your admin or marketer API key and the code your authenticator app "
+        "shows. These pages show aggregate figures only, never a patient.</p>"
+        f"{alert(error)}<form method=\"post\" action=\"{paths.DASHBOARD_LOGIN}\">{csrf_field(csrf)}"
+        "<label for=\"api_key\">API key</label>"
         "<input id=\"api_key\" name=\"api_key\" type=\"password\" autocomplete=\"off\" required>"
         "<label for=\"code\">Authenticator code</label>"
         f"{_CODE_FIELD} aria-describedby=\"code-help\">"
         "<p id=\"code-help\" class=\"muted\">Six digits. The first time, leave it empty: you "
         "will set up the authenticator app next.</p>"
-        "<button type=\"submit\">Sign in</button></form></main>"
+        "<button type=\"submit\">Sign in</button></form></div>"
     ))
 
 
-def enrol(qr_svg: str, secret: str, csrf: str, error: str | None = None) -> str:
+def enrol(clinic: Clinic, qr_svg: str, secret: str, csrf: str, error: str | None = None) -> str:
     # qr_svg is markup made by the service (admin/totp.py) from the set-up link, not input.
-    return _page("Set up your authenticator: engagement dashboard", (
-        "<main class=\"narrow\"><h1>Set up your authenticator</h1>"
-        "<p>This admin key needs a second factor before it opens the dashboard. Scan the code "
+    return staff_page(clinic, "Set up your authenticator", (
+        "<div class=\"narrow\"><h1>Set up your authenticator</h1>"
+        "<p>This key needs a second factor before it opens the staff pages. Scan the code "
         "with an authenticator app (or type the key below into it), then enter the six digits "
         "it shows.</p>"
-        f"{_alert(error)}<figure class=\"qr\">{qr_svg}<figcaption>Set-up key: "
+        f"{alert(error)}<figure class=\"qr\">{qr_svg}<figcaption>Set-up key: "
         f"<code>{html.escape(secret)}</code></figcaption></figure>"
-        f"<form method=\"post\" action=\"{paths.DASHBOARD_ENROL}\">{_csrf(csrf)}"
+        f"<form method=\"post\" action=\"{paths.DASHBOARD_ENROL}\">{csrf_field(csrf)}"
         "<label for=\"code\">Authenticator code</label>"
         f"{_CODE_FIELD} required>"
-        "<button type=\"submit\">Confirm</button></form></main>"
+        "<button type=\"submit\">Confirm</button></form></div>"
     ))
 
 
-def locked(minutes: int) -> str:
-    return _page("Sign-in locked: engagement dashboard", (
-        "<main class=\"narrow\"><h1>Sign-in is locked</h1>"
+def locked(clinic: Clinic, minutes: int) -> str:
+    return staff_page(clinic, "Sign-in locked", (
+        "<div class=\"narrow\"><h1>Sign-in is locked</h1>"
         "<p class=\"error\" role=\"alert\">Too many failed sign-in attempts. Sign-in for this "
         f"key or from this address is locked for {minutes} more minute"
         f"{'' if minutes == 1 else 's'}.</p>"
-        f"<p><a href=\"{paths.DASHBOARD_LOGIN}\">Back to sign-in</a></p></main>"
+        f"<p><a href=\"{paths.DASHBOARD_LOGIN}\">Back to sign-in</a></p></div>"
     ))
 
 
@@ -111,7 +82,7 @@ def _period_row(name: str, p: dict[str, Any]) -> str:
     )
 
 
-def dashboard(who: str, csrf: str, overview: dict[str, Any]) -> str:
+def dashboard(clinic: Clinic, staff: Staff, overview: dict[str, Any]) -> str:
     campaigns = overview["campaigns"]
     days = overview["period_days"]
     firsts = [(c["name"], p) for c in campaigns if (p := _first_period(c)) is not None]
@@ -140,11 +111,8 @@ def dashboard(who: str, csrf: str, overview: dict[str, Any]) -> str:
         _period_row(c["name"], p) for c in campaigns for p in c["periods"]
     ) or "<tr><td colspan=\"9\">No period has ended yet.</td></tr>"
     k = overview["min_cell"]
-    return _page("Engagement dashboard", (
-        "<header><h1>Engagement dashboard</h1>"
-        f"<form method=\"post\" action=\"{paths.DASHBOARD_LOGOUT}\"><span>{html.escape(who)}</span>"
-        f"{_csrf(csrf)}"
-        "<button type=\"submit\">Sign out</button></form></header><main>"
+    return staff_page(clinic, "Engagement", (
+        "<h1>Engagement</h1>"
         f"<form class=\"period\" method=\"get\" action=\"{paths.DASHBOARD}\">"
         f"<label>From <input type=\"date\" name=\"from\" value=\"{overview['from']}\"></label>"
         f"<label>To <input type=\"date\" name=\"to\" value=\"{overview['to']}\"></label>"
@@ -169,5 +137,5 @@ def dashboard(who: str, csrf: str, overview: dict[str, Any]) -> str:
         "<th scope=\"col\">Campaign</th><th scope=\"col\">Delivered</th>"
         "<th scope=\"col\">Bounced</th><th scope=\"col\">Bounce rate</th>"
         "<th scope=\"col\">Complaints</th><th scope=\"col\">Complaint rate</th>"
-        f"</tr></thead><tbody>{delivery}</tbody></table></div></section></main>"
-    ))
+        f"</tr></thead><tbody>{delivery}</tbody></table></div></section>"
+    ), staff, paths.DASHBOARD)

@@ -23,6 +23,8 @@ from starlette.responses import RedirectResponse, Response
 from service import audit
 from service.access import authenticate, split_key
 from service.admin import lockout, pages, sessions, totp
+from service.admin.guard import same_origin
+from service.admin.layout import respond
 from service.core import paths
 from service.core.bodies import read_form
 from service.core.problems import Problem
@@ -30,12 +32,8 @@ from service.db.resources import Resources
 
 _FORM_LIMIT = 2048
 _REFUSED = "That key or code was not accepted."
-
-
-def _same_origin(request: Request) -> None:
-    origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        raise Problem(403, "cross-origin", "This form must be sent from the dashboard itself")
+# Sender keys belong to clinic systems, not people: they have no pages.
+STAFF_ROLES = ("admin", "marketer")
 
 
 def _secure(request: Request, res: Resources) -> bool:
@@ -61,12 +59,13 @@ def _with_session(request: Request, res: Resources, token: str, to: str) -> Resp
 def _sign_in_form(res: Resources, pre: str, error: str | None = None,
                   status_code: int = 200) -> Response:
     csrf = sessions.pre_session_csrf(res.settings.keyring, pre)
-    return pages.respond(pages.sign_in(csrf, error), status_code=status_code)
+    return respond(pages.sign_in(res.settings.clinic, csrf, error), status_code=status_code)
 
 
-def _locked(until: dt.datetime) -> Response:
+def _locked(res: Resources, until: dt.datetime) -> Response:
     seconds = max(1, math.ceil((until - dt.datetime.now(dt.UTC)).total_seconds()))
-    response = pages.respond(pages.locked(math.ceil(seconds / 60)), status_code=429)
+    response = respond(pages.locked(res.settings.clinic, math.ceil(seconds / 60)),
+                       status_code=429)
     response.headers["Retry-After"] = str(seconds)
     return response
 
@@ -87,7 +86,7 @@ async def sign_in_page(request: Request) -> Response:
 async def sign_in(request: Request) -> Response:
     res: Resources = request.app.state.resources
     keyring = res.settings.keyring
-    _same_origin(request)
+    same_origin(request)
     form = await read_form(request, _FORM_LIMIT)
     pre = _pre_session(request)
     if pre is None or not sessions.pre_session_csrf_ok(keyring, pre, form.get("csrf", "")):
@@ -97,14 +96,14 @@ async def sign_in(request: Request) -> Response:
     key_id = parts[0] if parts else None
     async with lockout.attempt(res.db, key_id, _client(request)) as attempt:
         if attempt.locked_until is not None:
-            return _locked(attempt.locked_until)
+            return _locked(res, attempt.locked_until)
         # On the attempt's own connection: a burst of sign-ins never waits for a second one.
         key = await authenticate(attempt.conn, "Bearer " + presented)
         if key is None or key_id is None:
             locked = await attempt.failed(key_id or "-", "unknown_key")
-            return _locked(locked) if locked else _sign_in_form(res, pre, _REFUSED, 401)
-        if key.role != "admin":
-            return _sign_in_form(res, pre, "Only an admin key can open the dashboard.",
+            return _locked(res, locked) if locked else _sign_in_form(res, pre, _REFUSED, 401)
+        if key.role not in STAFF_ROLES:
+            return _sign_in_form(res, pre, "Only an admin or marketer key can sign in here.",
                                  403)
         enrolment = await totp.enrolment(attempt.conn, keyring, key.id)
         replacing = request.cookies.get(sessions.COOKIE)
@@ -117,7 +116,7 @@ async def sign_in(request: Request) -> Response:
         verdict = await totp.check(attempt.conn, enrolment.secret, key.id, form.get("code", ""))
         if verdict != "accepted":
             locked = await attempt.failed(key_id, f"{verdict}_code")
-            return _locked(locked) if locked else _sign_in_form(res, pre, _REFUSED, 401)
+            return _locked(res, locked) if locked else _sign_in_form(res, pre, _REFUSED, 401)
         await attempt.succeeded(key.actor, key_id)
         token = await sessions.start(attempt.conn, key, "signed_in", replacing)
         return _with_session(request, res, token, paths.DASHBOARD)
@@ -135,8 +134,8 @@ def _enrol_form(res: Resources, token: str, found: sessions.Session, secret: str
                 error: str | None = None, status_code: int = 200) -> Response:
     uri = totp.provisioning_uri(secret, found.key.name)
     csrf = sessions.csrf_token(res.settings.keyring, token)
-    return pages.respond(pages.enrol(totp.qr_svg(uri), secret, csrf, error),
-                         status_code=status_code)
+    return respond(pages.enrol(res.settings.clinic, totp.qr_svg(uri), secret, csrf, error),
+                   status_code=status_code)
 
 
 async def enrol_page(request: Request) -> Response:
@@ -153,7 +152,7 @@ async def enrol_page(request: Request) -> Response:
 
 async def enrol(request: Request) -> Response:
     res: Resources = request.app.state.resources
-    _same_origin(request)
+    same_origin(request)
     form = await read_form(request, _FORM_LIMIT)
     enrolling = await _enrolling(request, res)
     if enrolling is None:
@@ -163,7 +162,7 @@ async def enrol(request: Request) -> Response:
         raise Problem(403, "csrf", "The enrolment form was not from this session")
     async with lockout.attempt(res.db, found.key_id, _client(request)) as attempt:
         if attempt.locked_until is not None:
-            return _locked(attempt.locked_until)
+            return _locked(res, attempt.locked_until)
         enrolment = await totp.enrolment(attempt.conn, res.settings.keyring, found.key.id)
         if enrolment is None or enrolment.confirmed:
             return RedirectResponse(paths.DASHBOARD_LOGIN, status_code=303)
@@ -172,7 +171,7 @@ async def enrol(request: Request) -> Response:
         if verdict != "accepted":
             locked = await attempt.failed(found.key_id, f"enrol_{verdict}_code")
             if locked:
-                return _locked(locked)
+                return _locked(res, locked)
             return _enrol_form(res, token, found, enrolment.secret,
                                "That code was not accepted. Enter the current one.", 401)
         await audit.record(attempt.conn, actor=found.key.actor, action="admin.totp.enrol",
@@ -184,7 +183,7 @@ async def enrol(request: Request) -> Response:
 
 async def sign_out(request: Request) -> Response:
     res: Resources = request.app.state.resources
-    _same_origin(request)
+    same_origin(request)
     form = await read_form(request, _FORM_LIMIT)
     token = request.cookies.get(sessions.COOKIE)
     if token is not None:

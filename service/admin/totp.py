@@ -75,7 +75,7 @@ async def enrol_by_operator(db: asyncpg.Pool, keyring: Keyring, key_id: str) -> 
     ``key_id`` (None: there is no such unrevoked admin key). The key's dashboard sessions end:
     they were opened with the factor this one replaces."""
     async with db.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(QUERIES.admin_key_by_key_id, key_id)
+        row = await conn.fetchrow(QUERIES.staff_key_by_key_id, key_id)
         if row is None:
             return None
         secret = await begin(conn, keyring, row["id"], by_operator=True)
@@ -122,7 +122,7 @@ async def enrol_command(settings: Settings, key_id: str) -> int:
     finally:
         await pool.close()
     if uri is None:
-        print(f"enrol-totp: no unrevoked admin key has the id {key_id!r}", file=sys.stderr)
+        print(f"enrol-totp: no unrevoked admin or marketer key has the id {key_id!r}", file=sys.stderr)
         return 1
     out = io.StringIO()
     segno.make(uri, error="m").terminal(out=out, compact=True)

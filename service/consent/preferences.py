@@ -17,6 +17,7 @@ from service import audit
 from service.consent import pages, store
 from service.consent.policy import Refusal
 from service.core.bodies import read_form
+from service.core.clinic import Clinic
 from service.core.crypto import decode_token, token_hash
 from service.db.queries import QUERIES
 from service.db.resources import Resources
@@ -25,9 +26,9 @@ from service.portal import find_message, link_unavailable
 _FORM_LIMIT = 1024
 
 
-def _clinic(request: Request) -> str:
+def _clinic(request: Request) -> Clinic:
     resources: Resources = request.app.state.resources
-    return resources.settings.clinic_name
+    return resources.settings.clinic
 
 
 async def _patient_choice(
@@ -60,7 +61,7 @@ async def unsubscribe(request: Request) -> Response:
         res.db, res.settings.keyring, raw, b"unsubscribe", QUERIES.unsubscribe_target
     )
     if target is None:
-        return HTMLResponse(link_unavailable(), status_code=404)
+        return HTMLResponse(link_unavailable(res.settings.clinic), status_code=404)
     async with res.db.acquire() as conn, conn.transaction():
         current = await store.decision(conn, target["recipient_index"], "marketing")
         if target["contact_id"] is not None and current.allowed:
@@ -82,7 +83,7 @@ async def confirm(request: Request) -> Response:
         QUERIES.authorization_by_confirm_token, token_hash(raw)
     ) if raw else None
     if found is None:
-        return HTMLResponse(link_unavailable(), status_code=404)
+        return HTMLResponse(link_unavailable(res.settings.clinic), status_code=404)
     async with res.db.acquire() as conn, conn.transaction():
         current = await store.decision(conn, found["email_index"], "marketing")
         # Confirms only the authorization this link was sent for, and only while it is the

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
+from service.core.clinic import Clinic, Logo, read_logo, read_phone, read_website
 from service.core.crypto import Keyring
 from service.core.redis_url import RedisUrlError, parse_redis_url
 from service.core.setting_values import ConfigError as ConfigError
@@ -92,8 +93,11 @@ class Settings:
     inbound_tls_key: str | None = None
     # CAN-SPAM: a marketing email shows the sender's postal address.
     clinic_postal_address: str | None = None
-    # How a patient reaches the clinic, shown in reminders (a phone number or a web address).
-    clinic_contact: str | None = None
+    # How a patient reaches the clinic, shown on every page and in every email.
+    clinic_phone: str | None = None
+    clinic_website: str | None = None
+    # The logo every page shows, served by the service itself (core/clinic.py checks it).
+    clinic_logo: Logo | None = field(default=None, repr=False)
     # Campaigns and marketing sends; in production they need DKIM and CLINIC_POSTAL_ADDRESS.
     marketing_enabled: bool = True
     # Per API key, by its role; None: unlimited. High enough for a clinic group's nightly burst
@@ -118,6 +122,8 @@ class Settings:
         mail_from = env.get("MAIL_FROM")
         if is_prod and not mail_from:
             raise ConfigError("MAIL_FROM", "is required when SERVICE_ENV=production")
+        if "CLINIC_CONTACT" in env:  # an older setting, refused rather than ignored
+            raise ConfigError("CLINIC_CONTACT", "was replaced by CLINIC_PHONE and CLINIC_WEBSITE")
         settings = cls(
             database_url=env.get("DATABASE_URL", defaults.database_url),
             redis_url=_redis_url(env, defaults.redis_url),
@@ -171,7 +177,9 @@ class Settings:
             inbound_tls_cert=read_existing_file(env, "INBOUND_TLS_CERT"),
             inbound_tls_key=read_existing_file(env, "INBOUND_TLS_KEY"),
             clinic_postal_address=env.get("CLINIC_POSTAL_ADDRESS") or None,
-            clinic_contact=env.get("CLINIC_CONTACT") or None,
+            clinic_phone=read_phone(env.get("CLINIC_PHONE")),
+            clinic_website=read_website(env.get("CLINIC_WEBSITE")),
+            clinic_logo=read_logo(env.get("CLINIC_LOGO_FILE")),
             marketing_enabled=read_choice(env, "MARKETING_ENABLED", ("true", "false"), "true")
             == "true",
             rate_limit_sender=read_rate_limit(env, "RATE_LIMIT_SENDER", defaults.rate_limit_sender),
@@ -186,9 +194,18 @@ class Settings:
         return settings
 
 
+    @property
+    def clinic(self) -> Clinic:
+        return Clinic(self.clinic_name, self.clinic_phone, self.clinic_website,
+                      self.clinic_postal_address, self.clinic_logo is not None)
+
     def _check_production(self) -> None:
         if not self.production:
             return
+        if not (self.clinic_phone or self.clinic_website):
+            # Every page and email tells a patient whom to call about it.
+            raise ConfigError("CLINIC_PHONE", "or CLINIC_WEBSITE is required when "
+                                              "SERVICE_ENV=production")
         if self.marketing_enabled:
             # Gmail and Yahoo refuse unsigned bulk mail; CAN-SPAM wants the postal address.
             for variable, value in (("DKIM_DOMAIN", self.dkim_domain),

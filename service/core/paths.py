@@ -12,6 +12,8 @@ READYZ = "/readyz"
 OPENAPI = "/openapi.yaml"
 PROMETHEUS = "/metrics"
 STATIC = "/static"
+# CLINIC_LOGO_FILE, served from the service's own origin beside the stylesheets.
+CLINIC_LOGO = "/static/clinic-logo"
 
 MESSAGES = "/v1/messages"
 MESSAGE = "/v1/messages/{message_id}"
@@ -47,10 +49,24 @@ DASHBOARD = "/admin"
 DASHBOARD_LOGIN = "/admin/login"
 DASHBOARD_LOGOUT = "/admin/logout"
 DASHBOARD_ENROL = "/admin/enrol"
+# Staff pages: campaigns with their progress and controls (admins, and marketers for their own),
+# delivery health (admins), and the marketer's campaign editor.
+DASHBOARD_CAMPAIGNS = "/admin/campaigns"
+DASHBOARD_CAMPAIGN_NEW = "/admin/campaigns/new"
+DASHBOARD_CAMPAIGN = "/admin/campaigns/{campaign_id}"
+DASHBOARD_CAMPAIGN_PAUSE = "/admin/campaigns/{campaign_id}/pause"
+DASHBOARD_CAMPAIGN_RESUME = "/admin/campaigns/{campaign_id}/resume"
+DASHBOARD_CAMPAIGN_CANCEL = "/admin/campaigns/{campaign_id}/cancel"
+DASHBOARD_CAMPAIGN_AUDIENCE = "/admin/campaigns/{campaign_id}/audience"
+DASHBOARD_CAMPAIGN_PREVIEW = "/admin/campaigns/{campaign_id}/preview"
+DASHBOARD_CAMPAIGN_SEND = "/admin/campaigns/{campaign_id}/send"
+DASHBOARD_HEALTH = "/admin/health"
 
 # The patient's and the mail client's links: the token in each is a bearer credential.
 PORTAL = "/p/{token}"
 UNSUBSCRIBE = "/u/{token}"
+# The preference centre's own choice (the one-click POST to UNSUBSCRIBE stays RFC 8058's).
+PREFERENCES = "/u/{token}/preferences"
 CONFIRM = "/c/{token}"
 TRACK_OPEN = "/t/o/{token}"
 TRACK_CLICK = "/t/c/{token}"

@@ -65,7 +65,7 @@ class Sender:
                 redis, f"{settings.smtp_host}:{settings.smtp_port}", settings.smtp_max_rate
             )
         composer = Composer(settings.mail_from, settings.clinic_name,
-                            contact=settings.clinic_contact,
+                            contact=settings.clinic.contact_line,
                             postal_address=settings.clinic_postal_address)
         return cls(settings, db, SmtpPool(relay_config(settings)), composer, relay_rate,
                    SubjectRecheck(settings), dkim=DkimSigner.from_settings(settings))

@@ -57,6 +57,6 @@ async def click(request: Request) -> Response:
     hit = tokens.read(res.settings.keyring, request.path_params["token"])
     links = await res.db.fetchval(QUERIES.campaign_links, hit.campaign_id) if hit else None
     if hit is None or hit.link is None or links is None or hit.link >= len(links):
-        return HTMLResponse(link_unavailable(), status_code=404)
+        return HTMLResponse(link_unavailable(res.settings.clinic), status_code=404)
     await _count(request, res, hit)
     return RedirectResponse(links[hit.link], status_code=302)

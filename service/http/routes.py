@@ -22,7 +22,7 @@ from service.engagement import routes as metrics
 from service.engagement import tracking
 from service.http import health, prometheus
 from service.messages import routes as messages
-from service.portal import STATIC_DIR, secure_message
+from service.portal import STATIC_DIR, logo, secure_message
 from service.subjects import practice_names
 from service.subjects import routes as subjects
 from service.webhooks import routes as webhooks
@@ -111,6 +111,8 @@ def route_table() -> list[BaseRoute]:
         Route(p.DASHBOARD_ENROL, sign_in.enrol_page, methods=["GET"]),
         Route(p.DASHBOARD_ENROL, sign_in.enrol, methods=["POST"]),
         Route(p.PROMETHEUS, prometheus.metrics, methods=["GET"]),
+        # -- staff pages (campaigns, health, editor): add routes here --
+        Route(p.CLINIC_LOGO, logo.clinic_logo, methods=["GET"]),
         Mount(p.STATIC, StaticFiles(directory=STATIC_DIR), name="static"),
     ])
 

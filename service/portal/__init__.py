@@ -3,7 +3,10 @@ of the message a link names. May import core, db and audit; consent and engageme
 named here for their own patient-facing pages.
 """
 
+from service.portal.layout import brand, contact, document, page
 from service.portal.links import find_message
-from service.portal.pages import STATIC_DIR, link_unavailable, page
+from service.portal.pages import STATIC_DIR, link_unavailable
 
-__all__ = ["STATIC_DIR", "find_message", "link_unavailable", "page"]
+__all__ = [
+    "STATIC_DIR", "brand", "contact", "document", "find_message", "link_unavailable", "page",
+]

@@ -23,7 +23,7 @@ _FORM_LIMIT = 4096
 
 
 async def show_landing(request: Request) -> Response:
-    return HTMLResponse(pages.portal_landing())
+    return HTMLResponse(pages.portal_landing(request.app.state.resources.settings.clinic))
 
 
 async def reveal(request: Request) -> Response:
@@ -31,7 +31,7 @@ async def reveal(request: Request) -> Response:
     form = await read_form(request, _FORM_LIMIT)
     raw_token = decode_token(request.path_params["token"])
     if raw_token is None:
-        return _unavailable()
+        return _unavailable(res)
     row = await find_message(res.db, res.settings.keyring, raw_token, b"portal",
                              QUERIES.portal_message)
     limit = res.settings.verification_max_failures
@@ -39,11 +39,11 @@ async def reveal(request: Request) -> Response:
         row is None or row["expired"] or row["verification_failures"] >= limit
         or (row["content_sealed"] is None and row["campaign_content_sealed"] is None)
     ):
-        return _unavailable()
+        return _unavailable(res)
     if row["verification_hash"] is not None:
         answer = form.get("answer")
         if answer is None:
-            return HTMLResponse(pages.portal_verify(failed=False))
+            return HTMLResponse(pages.portal_verify(res.settings.clinic, failed=False))
         matched = await asyncio.to_thread(check_answer, answer, row["verification_hash"])
         if not matched:
             async with res.db.acquire() as conn, conn.transaction():
@@ -54,8 +54,9 @@ async def reveal(request: Request) -> Response:
                     outcome="locked" if failures >= limit else "wrong_answer",
                 )
             if failures >= limit:
-                return _unavailable()
-            return HTMLResponse(pages.portal_verify(failed=True), status_code=422)
+                return _unavailable(res)
+            return HTMLResponse(pages.portal_verify(res.settings.clinic, failed=True),
+                                status_code=422)
     keyring = res.settings.keyring
     try:
         if row["content_sealed"] is not None:
@@ -67,12 +68,12 @@ async def reveal(request: Request) -> Response:
                 row["campaign_content_sealed"], row["campaign_id"].bytes + b"content"
             )
     except DecryptionError:
-        return _unavailable()
+        return _unavailable(res)
     async with res.db.acquire() as conn, conn.transaction():
         await audit.record(conn, actor="patient", action="portal.read", object_type="message",
                            object_id=str(row["id"]), outcome="shown")
-    return HTMLResponse(pages.portal_message(content.decode()))
+    return HTMLResponse(pages.portal_message(res.settings.clinic, content.decode()))
 
 
-def _unavailable() -> Response:
-    return HTMLResponse(pages.portal_unavailable(), status_code=404)
+def _unavailable(res: Resources) -> Response:
+    return HTMLResponse(pages.portal_unavailable(res.settings.clinic), status_code=404)

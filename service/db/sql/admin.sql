@@ -3,8 +3,9 @@ INSERT INTO admin_sessions (token_hash, api_key_id, expires_at, last_seen_at, st
 VALUES ($1, $2, now() + make_interval(secs => $3), now(), $4);
 
 -- name: admin-session
--- Touching the session slides its idle end. The key must still be an unrevoked, unexpired admin
--- key: revoking it also deletes its sessions, and the old half of a rotation signs out at its end.
+-- Touching the session slides its idle end. The key must still be an unrevoked, unexpired staff
+-- key (admin or marketer): revoking it also deletes its sessions, and the old half of a rotation
+-- signs out at its end.
 WITH touched AS (
     UPDATE admin_sessions SET last_seen_at = now()
     WHERE token_hash = $1 AND expires_at > now()
@@ -14,7 +15,7 @@ WITH touched AS (
 SELECT k.id, k.key_id, k.role, k.name, k.organization_id, o.index_scope, t.stage
 FROM touched t JOIN api_keys k ON k.id = t.api_key_id JOIN organizations o ON o.id = k.organization_id
 WHERE k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
-  AND k.role = 'admin';
+  AND k.role IN ('admin', 'marketer');
 
 -- name: delete-admin-session
 DELETE FROM admin_sessions WHERE token_hash = $1;
@@ -26,8 +27,9 @@ DELETE FROM admin_sessions WHERE api_key_id = $1;
 DELETE FROM admin_sessions
 WHERE expires_at <= now() OR last_seen_at <= now() - make_interval(secs => $1);
 
--- name: admin-key-by-key-id
-SELECT id, name FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL AND role = 'admin'
+-- name: staff-key-by-key-id
+SELECT id, name FROM api_keys WHERE key_id = $1 AND revoked_at IS NULL
+  AND role IN ('admin', 'marketer')
   AND (expires_at IS NULL OR expires_at > now());
 
 -- name: admin-totp
