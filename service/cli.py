@@ -36,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     webhook_commands.register(verbs)
     audit_commands.register(verbs)
     enrol_totp = verbs.add_parser(
-        "enrol-totp", help="give an admin or marketer key a new staff-page second factor; prints it once")
+        "enrol-totp",
+        help="give an admin or marketer key a new staff-page second factor; prints it once",
+    )
     enrol_totp.add_argument("--key-id", required=True,
                             help="the key's public id: the 16 hex digits after 'hm_'")
     inbound = verbs.add_parser("inbound", help="receive bounces and complaints for BOUNCE_DOMAIN")

@@ -122,7 +122,8 @@ async def enrol_command(settings: Settings, key_id: str) -> int:
     finally:
         await pool.close()
     if uri is None:
-        print(f"enrol-totp: no unrevoked admin or marketer key has the id {key_id!r}", file=sys.stderr)
+        print(f"enrol-totp: no unrevoked admin or marketer key has the id {key_id!r}",
+              file=sys.stderr)
         return 1
     out = io.StringIO()
     segno.make(uri, error="m").terminal(out=out, compact=True)
