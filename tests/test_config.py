@@ -51,6 +51,15 @@ def test_first_master_key_is_active_and_others_stay_readable() -> None:
         ({"PUBLIC_BASE_URL": "portal.example.org"}, "PUBLIC_BASE_URL"),
         ({"SERVICE_ENV": "production", "MASTER_KEYS": f"k1:{KEY}"}, "MAIL_FROM"),
         ({"SERVICE_ENV": "production", "MAIL_FROM": "a@b.org"}, "MASTER_KEYS"),
+        ({"SERVICE_ENV": "production", "MAIL_FROM": "a@b.org", "MARKETING_ENABLED": "false"},
+         "CLINIC_PHONE"),
+        ({"CLINIC_PHONE": "call us"}, "CLINIC_PHONE"),
+        ({"CLINIC_PHONE": "+1 555 0100\" onclick=\"x"}, "CLINIC_PHONE"),
+        ({"CLINIC_WEBSITE": "javascript:alert(1)"}, "CLINIC_WEBSITE"),
+        ({"CLINIC_WEBSITE": "https://user@evil.example"}, "CLINIC_WEBSITE"),
+        ({"CLINIC_LOGO_FILE": "/nonexistent/logo.png"}, "CLINIC_LOGO_FILE"),
+        ({"CLINIC_LOGO_FILE": __file__}, "CLINIC_LOGO_FILE"),
+        ({"CLINIC_CONTACT": "+1 555 0100"}, "CLINIC_CONTACT"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> None:

@@ -49,7 +49,7 @@ def test_production_marketing_needs_dkim_and_an_address(
     env = {"SERVICE_ENV": "production", "MAIL_FROM": "a@clinic.test",
            "MASTER_KEYS": "k1:" + "A" * 43 + "=", "DKIM_DOMAIN": "clinic.test",
            "DKIM_SELECTOR": "s1", "DKIM_KEY_FILE": str(key),
-           "CLINIC_POSTAL_ADDRESS": "1 Main St, Springfield"}
+           "CLINIC_POSTAL_ADDRESS": "1 Main St, Springfield", "CLINIC_PHONE": "+1 555 0100"}
     assert Settings.from_env(env).marketing_enabled
     with pytest.raises(ConfigError, match=missing):
         Settings.from_env({**env, missing: ""})
