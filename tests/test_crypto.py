@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from service.core.answers import read_date
 from service.core.crypto import (
     DecryptionError,
     Keyring,
@@ -98,6 +99,14 @@ def test_answers_are_salted_and_normalised() -> None:
     assert check_answer(" 1980-03-14 ", stored)
     assert not check_answer("1980-03-15", stored)
     assert check_answer("Blue Heron", hash_answer("blue heron"))
+
+
+@pytest.mark.parametrize("typed", ["03/14/1980", "March 14, 1980", "14 March 1980", "1980-3-14"])
+def test_a_date_answer_is_hashed_as_iso_and_any_spelling_read_to_it_matches(typed: str) -> None:
+    stored = hash_answer("1980-03-14")  # what the API hashes for verification_format "date"
+    assert not check_answer(typed, stored)  # as text, the spellings differ
+    read = read_date(typed)
+    assert read is not None and check_answer(read.isoformat(), stored)
 
 
 def test_lookup_digests_survive_rotation() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -11,6 +12,7 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
 from service.core.config import Settings
+from service.core.crypto import check_answer
 from tests.conftest import serving
 from tests.helpers import REMINDER, auth, send
 
@@ -96,6 +98,23 @@ async def test_a_sender_sees_only_its_own_messages(
         ({"content": 42}, ["content"]),
         ({"verification": ""}, ["verification"]),
         ({"surprise": 1}, ["surprise"]),
+        ({"verification_hint": "your date of birth"}, ["verification_hint"]),
+        ({"verification_format": "date"}, ["verification_format"]),
+        ({"verification": "1980-03-14", "verification_format": "datetime"},
+         ["verification_format"]),
+        ({"verification": "1980-03-14", "verification_format": None}, ["verification_format"]),
+        ({"verification": "03/14/1980", "verification_format": "date"}, ["verification"]),
+        ({"verification": "1980-02-30", "verification_format": "date"}, ["verification"]),
+        ({"verification": "x1", "verification_hint": "  "}, ["verification_hint"]),
+        ({"verification": "x1", "verification_hint": "a" * 81}, ["verification_hint"]),
+        ({"verification": "x1", "verification_hint": 7}, ["verification_hint"]),
+        # The hint must not give the answer away, however it is spaced or cased.
+        ({"verification": "Blue Heron", "verification_hint": "the bird: blueheron"},
+         ["verification_hint"]),
+        ({"verification": "1980-03-14", "verification_format": "date",
+          "verification_hint": "Birthday (1980-03-14)"}, ["verification_hint"]),
+        ({"verification": "1980-03-14", "verification_format": "date",
+          "verification_hint": "your birthday in 1980"}, ["verification_hint"]),
     ],
 )
 async def test_invalid_fields_get_422_naming_the_field(
@@ -145,6 +164,58 @@ async def test_a_refused_subject_says_where_and_strict_mode_refuses_unknown_word
         plain = await send(client, keys["sender"],
                            {**REMINDER, "subject": "Upcoming appointment reminder"})
         assert plain.status_code == 202
+
+
+HINTED = {**REMINDER, "verification": " 1980-03-14 ", "verification_format": "date",
+          "verification_hint": "your date of birth"}
+
+
+async def test_a_hint_and_a_date_format_are_stored_sealed_and_replayed(
+    client: httpx.AsyncClient, keys: dict[str, str], app: Starlette,
+) -> None:
+    first = await send(client, keys["sender"], HINTED, **{"Idempotency-Key": "appt-993"})
+    assert first.status_code == 202
+    again = await send(client, keys["sender"], dict(reversed(list(HINTED.items()))),
+                       **{"Idempotency-Key": "appt-993"})
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    other = await send(client, keys["sender"], {**HINTED, "verification_hint": "your birthday"},
+                       **{"Idempotency-Key": "appt-993"})
+    assert_problem(other, 422, "idempotency-key-reused")
+    row = await app.state.resources.db.fetchrow("SELECT * FROM messages")
+    assert row["verification_format"] == "date"
+    assert check_answer("1980-03-14", row["verification_hash"])  # hashed as the date, trimmed
+    sealed = row["verification_hint_sealed"]
+    assert sealed is not None and b"date of birth" not in sealed
+    # Nowhere in the row in plain text: not in the sealed column, nor in any other.
+    assert not [name for name, value in row.items() if "date of birth" in str(value)
+                or (isinstance(value, bytes) and b"date of birth" in value)]
+    plain = await send(client, keys["sender"], {**REMINDER, "verification": "Blue Heron"})
+    assert plain.status_code == 202
+    formats = await app.state.resources.db.fetch(
+        "SELECT verification_format, verification_hint_sealed FROM messages WHERE id = $1",
+        uuid.UUID(plain.json()["id"]))
+    assert [tuple(r) for r in formats] == [("text", None)]  # the default, as before
+
+
+@pytest.mark.parametrize(("hint", "category"), [
+    ("your HIV test result", "condition"),
+    ("the name of your cardiologist", "specialty"),
+    ("Pat Jones date of birth", "name"),
+])
+async def test_a_hint_that_is_not_generic_is_refused_without_echo(
+    client: httpx.AsyncClient, keys: dict[str, str], app: Starlette, hint: str, category: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await client.post("/v1/contacts", headers=auth(keys["sender"]),
+                      json={"email": REMINDER["to"], "name": "Pat Jones"})
+    response = await send(client, keys["sender"], {**HINTED, "verification_hint": hint})
+    problem = assert_problem(response, 422, "subject-not-generic")
+    assert problem["fields"] == ["verification_hint"]
+    assert problem["title"] == "The verification hint is not generic"
+    assert problem["category"] == category
+    start, end = problem["span"]["start"], problem["span"]["end"]
+    assert hint[start:end] not in response.text and hint[start:end] not in caplog.text
+    assert await app.state.resources.db.fetchval("SELECT count(*) FROM messages") == 0
 
 
 async def test_oversized_bodies_get_413(

@@ -53,12 +53,6 @@ class Clinic:
         """What a link to the website shows: its own host, so the text never names another."""
         return urlsplit(self.website).hostname if self.website else None
 
-    @property
-    def contact_line(self) -> str | None:
-        """Phone and web address, as one line of a plain-text email."""
-        parts = [part for part in (self.phone, self.website) if part]
-        return " | ".join(parts) if parts else None
-
 
 def read_phone(value: str | None) -> str | None:
     if not value:

@@ -69,6 +69,8 @@ SEALED_COLUMNS = (
     SealedColumn("messages", "token_sealed", ("id",), _by_id(b"token")),
     SealedColumn("messages", "unsubscribe_sealed", ("id",), _by_id(b"unsubscribe")),
     SealedColumn("messages", "content_sealed", ("id",), _by_id(b"content"), token_bound=True),
+    SealedColumn("messages", "verification_hint_sealed", ("id",), _by_id(b"verification-hint"),
+                 token_bound=True),
     SealedColumn("campaigns", "content_sealed", ("id",), _by_id(b"content")),
     SealedColumn("campaigns", "link_key_sealed", ("id",), _by_id(b"link-key")),
     SealedColumn("marketing_authorizations", "terms_sealed", ("id",), _by_id(b"terms")),

@@ -78,7 +78,7 @@ Send a first reminder:
     -d '{{"to": "patient@example.org", "purpose": "treatment",
          "subject": "Upcoming Appointment Reminder",
          "content": "Dr. Rivera, cardiology follow-up, Tue 10:30, bring your medication list.",
-         "verification": "1980-03-14"}}'
+         "verification": "1980-03-14", "verification_format": "date"}}'
 
 Then: ls {mailbox}/ ; open the link in the .eml; the portal asks for 1980-03-14.
 Press Ctrl-C to stop.

@@ -9,13 +9,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.consent import PURPOSES
-from service.core.fields import address_field, choice, only
+from service.core.answers import FORMATS, iso_date
+from service.core.crypto import normalise_answer
+from service.core.fields import address_field, choice, only, text_field
 from service.core.problems import Problem, invalid
 
-_FIELDS = {"to", "purpose", "subject", "content", "verification", "send_at"}
-# Fields that may be null: no question asked, no schedule.
-_NULLABLE = {"verification", "send_at"}
+_FIELDS = {"to", "purpose", "subject", "content", "verification", "verification_hint",
+           "verification_format", "send_at"}
+# Fields that may be null: no question asked, no hint, no schedule.
+_NULLABLE = {"verification", "verification_hint", "send_at"}
 MAX_VERIFICATION_CHARS = 200
+MAX_HINT_CHARS = 80
 # Reminders go out a day or a week ahead; a month bounds how long PHI waits sealed for a send,
 # and catches a mistyped year.
 MAX_SCHEDULE_AHEAD = dt.timedelta(days=30)
@@ -33,8 +37,12 @@ class MessageRequest:
     purpose: str
     subject: str
     content: str
+    # The answer as it is hashed: for a date, its YYYY-MM-DD.
     verification: str | None
     send_at: dt.datetime | None = None
+    # What the patient is asked ("your date of birth"), shown to whoever holds the link.
+    verification_hint: str | None = None
+    verification_format: str = "text"
 
 
 def parse_message_request(body: dict[str, Any], content_max_bytes: int) -> MessageRequest:
@@ -55,15 +63,45 @@ def parse_message_request(body: dict[str, Any], content_max_bytes: int) -> Messa
             413, "content-too-large", "The message content is too large",
             f"`content` may be at most {content_max_bytes} bytes",
         )
+    verification, hint, answer_format = _verification(body)
+    send_at = body.get("send_at")
+    return MessageRequest(to, purpose, body["subject"], content, verification,
+                          None if send_at is None else _rfc3339(send_at), hint, answer_format)
+
+
+def _verification(body: dict[str, Any]) -> tuple[str | None, str | None, str]:
+    """The answer (a date's as YYYY-MM-DD), the hint and the format."""
     verification = body.get("verification")
-    if verification is not None and not (0 < len(verification.strip()) <= MAX_VERIFICATION_CHARS):
+    if verification is None:
+        asked = sorted({"verification_hint", "verification_format"} & {
+            f for f in body if body[f] is not None})
+        if asked:
+            raise invalid("These fields need a `verification` answer", fields=asked)
+        return None, None, "text"
+    if not 0 < len(verification.strip()) <= MAX_VERIFICATION_CHARS:
         raise invalid(
             f"`verification` must have 1 to {MAX_VERIFICATION_CHARS} characters",
             fields=["verification"],
         )
-    send_at = body.get("send_at")
-    return MessageRequest(to, purpose, body["subject"], content, verification,
-                          None if send_at is None else _rfc3339(send_at))
+    answer_format = body.get("verification_format", "text")
+    if answer_format not in FORMATS:
+        raise invalid(f"`verification_format` must be one of {', '.join(FORMATS)}",
+                      fields=["verification_format"])
+    # The hint is shown before the question is answered: it must not give the answer away, nor
+    # a date's year, whichever way the date is written in it.
+    giveaways = {normalise_answer(verification)}
+    if answer_format == "date":
+        date = iso_date(verification.strip())
+        if date is None:
+            raise invalid("With `verification_format` date, `verification` must be a real "
+                          "date written YYYY-MM-DD", fields=["verification"])
+        verification = date.isoformat()
+        giveaways.add(f"{date.year:04}")
+    hint = text_field(body, "verification_hint", MAX_HINT_CHARS, optional=True)
+    if hint is not None and any(part in normalise_answer(hint) for part in giveaways):
+        raise invalid("`verification_hint` must not contain the answer",
+                      fields=["verification_hint"])
+    return verification, hint, answer_format
 
 
 def _rfc3339(value: str) -> dt.datetime:

@@ -27,6 +27,9 @@ class Outgoing:
     kind: str = "secure_message"
     content: str | None = None
     verification_hash: bytes | None = None
+    # What the patient is asked, and how the answer is compared ("text" or "date").
+    verification_hint: str | None = None
+    verification_format: str | None = None
     # For a confirmation email: the link token, made by the caller who stores its hash.
     link_token: tuple[str, bytes] | None = None
     idempotency_key: str | None = None
@@ -45,18 +48,24 @@ class Sealed:
     token_sealed: bytes
     token_hash: bytes
     content_sealed: bytes | None
+    verification_hint_sealed: bytes | None
     unsubscribe_sealed: bytes | None
     unsubscribe_hash: bytes | None
 
 
 def seal(keyring: Keyring, purpose: str, recipient: str, content: str | None,
-         index: bytes, link_token: tuple[str, bytes] | None = None) -> Sealed:
+         index: bytes, link_token: tuple[str, bytes] | None = None,
+         verification_hint: str | None = None) -> Sealed:
     message_id = uuid.uuid4()
     aad = message_id.bytes
     token, raw_token = link_token or new_token()
-    content_sealed = None
+    content_sealed = hint_sealed = None
     if content is not None:
         content_sealed = keyring.seal_for_token(content.encode(), raw_token, aad + b"content")
+    # Bound to the link as the content is: only the link's holder is shown the hint.
+    if verification_hint is not None:
+        hint_sealed = keyring.seal_for_token(verification_hint.encode(), raw_token,
+                                             aad + b"verification-hint")
     unsubscribe_sealed = unsubscribe_hash = None
     if purpose == "marketing":
         unsubscribe, raw_unsubscribe = new_token()
@@ -69,6 +78,7 @@ def seal(keyring: Keyring, purpose: str, recipient: str, content: str | None,
         token_sealed=keyring.seal(token.encode(), aad + b"token"),
         token_hash=token_hash(raw_token),
         content_sealed=content_sealed,
+        verification_hint_sealed=hint_sealed,
         unsubscribe_sealed=unsubscribe_sealed,
         unsubscribe_hash=unsubscribe_hash,
     )
@@ -78,7 +88,7 @@ async def insert(conn: asyncpg.Connection | asyncpg.Pool, settings: Settings,
                  message: Outgoing) -> uuid.UUID | None:
     """Returns the new id, or None when the idempotency key was already used."""
     sealed = seal(settings.keyring, message.purpose, message.recipient, message.content,
-                  message.recipient_index, message.link_token)
+                  message.recipient_index, message.link_token, message.verification_hint)
     inserted: uuid.UUID | None = await conn.fetchval(
         QUERIES.insert_message,
         sealed.id,
@@ -99,5 +109,7 @@ async def insert(conn: asyncpg.Connection | asyncpg.Pool, settings: Settings,
         sealed.unsubscribe_sealed,
         sealed.unsubscribe_hash,
         message.send_at,
+        sealed.verification_hint_sealed,
+        message.verification_format,
     )
     return inserted

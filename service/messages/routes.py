@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import hmac
 import uuid
+from collections.abc import Sequence
 
 import asyncpg
 from starlette.requests import Request
@@ -53,12 +54,12 @@ async def create_message(request: Request) -> Response:
     send_at = due_time(message.send_at, dt.datetime.now(dt.UTC))
     index = email_index(res.settings.keyring, message.to, key.index_scope)
     recipient = await consent.recipient_state(res.db, index)
-    await SubjectGate.of(request).enforce(
-        res.db, res.settings.subject_mode, message.subject, key.organization_id,
-        recipient_email=message.to,
-        recipient_names=known_names(res.settings.keyring, recipient.contact_id,
-                                    recipient.name_sealed),
-    )
+    names = known_names(res.settings.keyring, recipient.contact_id, recipient.name_sealed)
+    gate = SubjectGate.of(request)
+    await gate.enforce(res.db, res.settings.subject_mode, message.subject, key.organization_id,
+                       recipient_email=message.to, recipient_names=names)
+    if message.verification_hint is not None:
+        await _require_generic_hint(res, gate, key, message, names)
     await _require_consent(res, key, message, index, recipient)
     verification = None
     if message.verification is not None:
@@ -67,6 +68,8 @@ async def create_message(request: Request) -> Response:
     message_id = await outbox.insert(res.db, res.settings, outbox.Outgoing(
         api_key_id=key.id, purpose=message.purpose, subject=message.subject,
         recipient=message.to, content=message.content, verification_hash=verification,
+        verification_hint=message.verification_hint,
+        verification_format=message.verification_format if verification is not None else None,
         idempotency_key=idempotency_key,
         request_digest=digest if idempotency_key is not None else None,
         recipient_index=index, send_at=send_at,
@@ -80,6 +83,24 @@ async def create_message(request: Request) -> Response:
     if send_at is None:
         await res.nudger.nudge()
     return _accepted(message_id, scheduled=send_at is not None, replayed=False)
+
+
+async def _require_generic_hint(
+    res: Resources, gate: SubjectGate, key: ApiKey, message: MessageRequest,
+    names: Sequence[str],
+) -> None:
+    """Whoever holds the link sees the hint before answering, as anyone may see a subject: it
+    passes the subjects' gate, and a refusal names the field and never repeats its text."""
+    assert message.verification_hint is not None
+    try:
+        await gate.enforce(res.db, res.settings.subject_mode, message.verification_hint,
+                           key.organization_id, recipient_email=message.to,
+                           recipient_names=names)
+    except Problem as refused:
+        if refused.slug == "subject-not-generic":  # its span then counts in the hint
+            refused.title = "The verification hint is not generic"
+            refused.extra["fields"] = ["verification_hint"]
+        raise
 
 
 async def _require_consent(

@@ -32,6 +32,19 @@ def brand(clinic: Clinic) -> str:
     return f"<span class=\"brand\">{logo}<span class=\"clinic-name\">{name}</span></span>"
 
 
+def reach(clinic: Clinic) -> str:
+    """How to reach the clinic, as the end of a sentence (pages say it where a patient may need
+    it; the foot of every page has the rest): its phone, else its website."""
+    if clinic.phone and clinic.tel:
+        return (f"call <a href=\"{html.escape(clinic.tel, quote=True)}\">"
+                f"{html.escape(clinic.phone)}</a>")
+    if clinic.website and clinic.website_host:
+        return (f"contact {html.escape(clinic.name)} through <a href=\""
+                f"{html.escape(clinic.website, quote=True)}\">"
+                f"{html.escape(clinic.website_host)}</a>")
+    return f"contact {html.escape(clinic.name)} directly"
+
+
 def contact(clinic: Clinic) -> str:
     """The clinic's contact, as the foot of every page."""
     lines = [f"<p class=\"clinic-name\">{html.escape(clinic.name)}</p>"]

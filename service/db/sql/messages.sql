@@ -6,12 +6,13 @@ WITH m AS (
     INSERT INTO messages (id, api_key_id, purpose, status, subject, recipient_sealed, token_sealed,
                           token_hash, content_sealed, verification_hash, give_up_at, expires_at,
                           idempotency_key, request_digest, recipient_index, kind,
-                          unsubscribe_sealed, unsubscribe_hash, send_at, next_attempt_at)
+                          unsubscribe_sealed, unsubscribe_hash, send_at, next_attempt_at,
+                          verification_hint_sealed, verification_format)
     VALUES ($1, $2, $3, CASE WHEN $18::timestamptz IS NULL THEN 'queued' ELSE 'scheduled' END,
             $4, $5, $6, $7, $8, $9,
             coalesce($18, now()) + make_interval(secs => $10),
             coalesce($18, now()) + make_interval(secs => $11), $12, $13,
-            $14, $15, $16, $17, $18, coalesce($18, now()))
+            $14, $15, $16, $17, $18, coalesce($18, now()), $19, $20)
     ON CONFLICT (api_key_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, status
 )
@@ -133,7 +134,8 @@ INSERT INTO message_events (message_id, status, error_class) SELECT id, 'rejecte
 WITH m AS (
     UPDATE messages
     SET status = 'cancelled', content_sealed = NULL, verification_hash = NULL,
-        token_sealed = NULL, unsubscribe_sealed = NULL, updated_at = now()
+        verification_hint_sealed = NULL, token_sealed = NULL, unsubscribe_sealed = NULL,
+        updated_at = now()
     WHERE id = $1 AND api_key_id = $2 AND status IN ('scheduled', 'queued')
     RETURNING id, purpose
 ), e AS (
@@ -211,9 +213,12 @@ SELECT EXISTS (
 -- The message a portal link names: a single message by its token's hash ($1), a campaign
 -- message by the id its token carries ($2; derived_link: the caller checks the token's HMAC
 -- under link_key_sealed before using the row). A campaign message shows its campaign's content
--- (one copy, sealed under the master keys).
+-- (one copy, sealed under the master keys). The pages say when it was sent and until when it
+-- can be read.
 SELECT m.id, m.content_sealed, m.verification_hash, m.verification_failures,
-       m.expires_at <= now() AS expired, m.campaign_id, c.content_sealed AS campaign_content_sealed,
+       m.verification_hint_sealed, m.verification_format,
+       m.expires_at <= now() AS expired, m.expires_at, coalesce(m.sent_at, m.created_at) AS sent_at,
+       m.campaign_id, c.content_sealed AS campaign_content_sealed,
        m.token_hash IS NULL AS derived_link, c.link_key_sealed
 FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id
 WHERE m.token_hash = $1 OR (m.id = $2 AND m.token_hash IS NULL AND m.campaign_id IS NOT NULL);
@@ -225,7 +230,7 @@ WHERE id = $1 RETURNING verification_failures;
 -- name: purge-expired-content
 -- Portal content is deleted, not just hidden, once its link expires.
 UPDATE messages SET content_sealed = NULL, verification_hash = NULL, token_sealed = NULL,
-                    updated_at = now()
+                    verification_hint_sealed = NULL, updated_at = now()
 WHERE content_sealed IS NOT NULL AND expires_at <= now();
 
 -- name: next-due-in
