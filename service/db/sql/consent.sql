@@ -94,3 +94,8 @@ LEFT JOIN LATERAL (
     FROM consent_events e LEFT JOIN marketing_authorizations a ON a.id = e.authorization_id
     WHERE e.contact_id = c.id
 ) l ON true;
+
+-- name: lock-contact
+-- Serialises one contact's preference-centre posts. NO KEY: ledger inserts (their foreign key's
+-- KEY SHARE) are not held up.
+SELECT id FROM contacts WHERE id = $1 FOR NO KEY UPDATE;
