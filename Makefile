@@ -19,7 +19,7 @@ dev: $(STAMP) services
 	$(PY) -m service dev
 
 test: $(STAMP) services
-	@bash scripts/ensure-browser.sh
+	@bash scripts/ensure-test-tools.sh
 	$(PY) -m pytest -q
 
 # The README's "Running it for real", from a wheel in a clean venv, outside the checkout.

@@ -114,7 +114,7 @@ async def test_a_delivered_reminder_carries_rsa_and_ed25519_signatures_that_veri
     assert breaks(b"Subject: Act now\r\n" + data, dns)
 
 
-async def test_a_campaign_email_is_signed_with_its_unsubscribe_headers(
+async def test_a_campaign_email_is_signed_with_its_list_headers(
     app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
     mailbox: Mailbox, tmp_path: Path, dns: dict[bytes, bytes],
 ) -> None:
@@ -122,7 +122,7 @@ async def test_a_campaign_email_is_signed_with_its_unsubscribe_headers(
     await sent_campaign(app, client, keys, signed, mailbox, 2)
     for _, _, data in mailbox.messages:
         for _, covered in verified(data, dns):
-            assert covered == COVERED | {"list-unsubscribe", "list-unsubscribe-post"}
+            assert covered == COVERED | {"list-unsubscribe", "list-unsubscribe-post", "list-id"}
         mail = parse_mail(data)
         url = mail["List-Unsubscribe"]
         forged = data.replace(url.encode(), b"<https://elsewhere.example/u/x>")

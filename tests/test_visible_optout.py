@@ -1,6 +1,6 @@
-"""What a delivered email shows at its foot: a marketing email its unsubscribe link (the one its
-List-Unsubscribe header carries) and the clinic's postal address (CAN-SPAM); a reminder the
-clinic's name and how to reach it. Never anything of the message's content."""
+"""What a delivered email shows: every email the clinic's name, postal address and contact; a
+marketing email its own wording (not "secure message") and its unsubscribe link (the one its
+List-Unsubscribe header carries; CAN-SPAM). Never anything of the message's content."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from service.devtools.relay import Mailbox
 from tests.campaign_setup import sent_campaign
 from tests.conftest import run_worker
 from tests.helpers import REMINDER, parse_mail, send
+from tests.test_compose import parts
 from tests.test_consent_flow import NEWSLETTER, authorise_and_confirm, state
 
 POSTAL = "Riverside Clinic, 12 Elm Street, Springfield, IL 62701"
@@ -25,12 +26,6 @@ CONTACT = "+1 555 0100"
 def footed(settings: Settings, **changes: str | None) -> Settings:
     return replace(settings, **{"clinic_postal_address": POSTAL, "clinic_phone": CONTACT,
                                 **changes})
-
-
-def parts(mail: EmailMessage) -> tuple[str, str]:
-    text, html = (next(p for p in mail.walk() if p.get_content_type() == kind).get_content()
-                  for kind in ("text/plain", "text/html"))
-    return str(text), str(html)
 
 
 def header_url(mail: EmailMessage) -> str:
@@ -44,11 +39,12 @@ def assert_marketing_foot(data: bytes) -> str:
     mail = parse_mail(data)
     url = header_url(mail)
     text, html = parts(mail)
-    assert f"To unsubscribe, open this link:\n{url}\n" in text
-    assert f'<a href="{url}">Unsubscribe</a>' in html
+    assert f"Unsubscribe or change your email preferences:\n{url}\n" in text
+    assert f'<a href="{url}">Unsubscribe or change your email preferences</a>' in html
     for part in (text, html):
         assert POSTAL in part
         assert part.count("/u/") == 1  # one unsubscribe link, the header's
+        assert "Riverside Clinic has news for you." in part and "secure message" not in part
     return url
 
 
@@ -82,7 +78,7 @@ async def test_the_body_link_of_a_marketing_send_unsubscribes(
         "allowed": False, "reason": "unsubscribed"}
 
 
-async def test_a_reminder_names_the_clinic_and_its_contact_and_nothing_else(
+async def test_a_reminder_names_the_clinic_its_address_and_contact_and_nothing_else(
     client: httpx.AsyncClient, keys: dict[str, str], settings: Settings, mailbox: Mailbox,
 ) -> None:
     await send(client, keys["sender"])
@@ -91,9 +87,10 @@ async def test_a_reminder_names_the_clinic_and_its_contact_and_nothing_else(
     mail = parse_mail(data)
     assert mail["List-Unsubscribe"] is None
     for part in parts(mail):
-        assert "Sent by Riverside Clinic." in part
-        assert f"Questions? Contact Riverside Clinic: {CONTACT}" in part
-        assert "nsubscribe" not in part and "Elm Street" not in part
+        assert "You have a new secure message from Riverside Clinic." in part
+        assert "Sent by Riverside Clinic." in part and f"Postal address: {POSTAL}" in part
+        assert f"Phone: {CONTACT}" in part and "https://riverside.clinic.test" in part
+        assert "nsubscribe" not in part
     decoded = "".join(parts(mail))
     for phi in ("Cardiology", "Rivera", "10:30", "Tuesday"):
         assert phi not in decoded
@@ -105,4 +102,5 @@ async def test_without_a_contact_a_reminder_still_says_who_is_writing(
     await send(client, keys["sender"], {**REMINDER, "to": "sam@example.org"})
     await run_worker(footed(settings, clinic_phone=None, clinic_website=None))
     for part in parts(parse_mail(mailbox.messages[-1][2])):
-        assert "Sent by Riverside Clinic." in part and "Questions?" not in part
+        assert "Sent by Riverside Clinic." in part
+        assert "Phone:" not in part and "Website:" not in part

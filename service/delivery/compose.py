@@ -1,5 +1,10 @@
 """The email a patient receives: a generic note and the portal link, never the content.
 
+Nothing in it looks like phishing: a link's words never show an address other than the one it
+opens (HTML shows words; the text part shows the very URL followed), a marketing email does not
+call itself a secure message, and every email says who sent it, where the clinic is and how to
+reach it (``footer.py``). Both parts are drawn from one list of paragraphs, so they never differ.
+
 Built by hand rather than with ``email.message.EmailMessage``: the generic bodies differ only in
 the link, so everything else is encoded once per worker, and a message costs microseconds instead
 of the ~3 ms the email package spends on header objects. Bodies are base64 UTF-8, which every
@@ -11,15 +16,17 @@ from __future__ import annotations
 import base64
 import html
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
 from email.headerregistry import Address
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, parseaddr, quote
 from functools import lru_cache
 
-from service.delivery.footer import footer_html, footer_text, unsubscribe_url
+from service.core.clinic import Clinic
+from service.delivery.footer import footer, unsubscribe_url
+from service.delivery.paragraphs import Link, Paragraph, as_html, as_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +72,16 @@ def _base64_lines(text: str) -> bytes:
 
 
 class Composer:
-    """Renders the generic notice for one sender identity (MAIL_FROM, the clinic's name, and
-    the contact and postal address its footers show)."""
+    """Renders the generic notice for one sender identity: MAIL_FROM, and the clinic whose name,
+    postal address and contact every email shows."""
 
-    def __init__(self, mail_from: str, clinic_name: str, *, contact: str | None = None,
-                 postal_address: str | None = None) -> None:
+    def __init__(self, mail_from: str, clinic: Clinic) -> None:
         self._sender = parseaddr(mail_from)[1]
         self._domain = self._sender.rpartition("@")[2] or "localhost"
         self._from_header = encode_mailbox(mail_from)
-        self._clinic = clinic_name
-        self._contact = contact
-        self._postal_address = postal_address
+        self._clinic = clinic
+        name = f"{clinic.name} news"
+        self._list_name = f'"{quote(_clean(name))}"' if name.isascii() else encode_header(name)
 
     def render(
         self, *, recipient: str, subject: str, link_url: str, kind: str = "secure_message",
@@ -83,10 +89,17 @@ class Composer:
         links: Sequence[tuple[str, str]] = (), pixel_url: str | None = None,
         message_id: str | None = None,
     ) -> Envelope:
-        """``links`` are a campaign's registered links as (destination shown, URL to follow);
+        """``links`` are a campaign's registered links as (destination, URL to follow): only the
+        URL followed is shown, since with tracking the destination is not where the link goes.
         ``pixel_url`` is its open pixel when the campaign counts opens. ``message_id`` is the
         Message-ID's left part, the same for every send of one message (random if not given)."""
         boundary = "=_" + secrets.token_hex(16)
+        # Marketing is what carries an unsubscribe link (campaigns, and single sends whose
+        # purpose is marketing: messages/outbox.py seals a link for those only), and it is not
+        # a secure message, whatever the portal shows.
+        unsubscribe = unsubscribe_url(extra_headers)
+        if kind == "secure_message" and unsubscribe is not None:
+            kind = "marketing"
         headers = [
             ("From", self._from_header),
             ("To", _clean(recipient)),
@@ -98,110 +111,71 @@ class Composer:
             *((name, encode_header(value)) for name, value in (extra_headers or {}).items()),
             ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
         ]
-        url = _clean(link_url)
-        text, html_body = _BODIES[kind]
-        parts = [
-            ("text/plain", text(self._clinic, url)),
-            ("text/html", html_body(self._clinic, url)),
-        ]
+        if kind == "marketing":
+            # A list's name (RFC 2919) beside its List-Unsubscribe, as bulk senders give:
+            # filters score List-Unsubscribe alone on a short email as a spammer's.
+            headers.insert(-1, ("List-Id", f"{self._list_name} <news.{self._domain}>"))
+        body = _BODIES[kind](self._clinic.name, _clean(link_url))
         if teaser:
             # A campaign's short non-PHI line, checked by the subject policy when created.
-            parts = [
-                ("text/plain", f"{teaser}\n\n" + parts[0][1]),
-                ("text/html", _with_teaser_html(parts[1][1], teaser)),
-            ]
-        if links or pixel_url:
-            parts = [
-                ("text/plain", parts[0][1] + _links_text(links)),
-                ("text/html", _with_links_html(parts[1][1], links, pixel_url)),
-            ]
-        # Marketing is what carries an unsubscribe link (campaigns, and single sends whose
-        # purpose is marketing: messages/outbox.py seals a link for those only).
-        unsubscribe = unsubscribe_url(extra_headers)
-        footer = (self._clinic, self._contact, self._postal_address, unsubscribe)
+            body.insert(1, teaser)
+        body += [Link(words, _clean(url)) for words, (_, url) in zip(
+            _link_words(len(links)), links, strict=True)]
+        pixel = "" if pixel_url is None else (
+            f'<img src="{html.escape(_clean(pixel_url), quote=True)}" width="1" height="1" '
+            'alt="">')
+        foot = footer(self._clinic, unsubscribe)
         parts = [
-            ("text/plain", parts[0][1] + footer_text(*footer)),
-            ("text/html", parts[1][1].replace("</body>", footer_html(*footer) + "</body>", 1)),
+            ("text/plain", as_text(body) + "\n\n--\n" + as_text(foot, "\n") + "\n"),
+            ("text/html", _html(as_html(body) + pixel + _FOOT_HTML.format(as_html(foot)))),
         ]
         out = [f"{name}: {value}\r\n".encode() for name, value in headers]
         out.append(b"\r\n")
-        for content_type, body in parts:
+        for content_type, text in parts:
             out.append(
                 f"--{boundary}\r\nContent-Type: {content_type}; charset=utf-8\r\n"
                 "Content-Transfer-Encoding: base64\r\n\r\n".encode()
             )
-            out.append(_base64_lines(body))
+            out.append(_base64_lines(text))
         out.append(f"--{boundary}--\r\n".encode())
         return Envelope(self._sender, recipient, b"".join(out))
 
 
-def _secure_text(clinic: str, url: str) -> str:
-    return (
-        f"You have a new secure message from {clinic}.\n\n"
-        f"To read it, open this link:\n{url}\n\n"
-        "For your privacy, the message itself is not included in this email.\n"
-        "If you were not expecting this message, you can ignore it.\n"
-    )
+def _link_words(count: int) -> list[str]:
+    if count == 1:
+        return ["Visit the link"]
+    return [f"Visit link {n} of {count}" for n in range(1, count + 1)]
 
 
-def _secure_html(clinic: str, url: str) -> str:
-    return _html(
-        f"<p>You have a new secure message from {html.escape(clinic)}.</p>"
-        f"<p><a href=\"{html.escape(url, quote=True)}\">Read your secure message</a></p>"
-        "<p>For your privacy, the message itself is not included in this email.</p>"
-    )
+def _secure(clinic: str, url: str) -> list[Paragraph]:
+    return [f"You have a new secure message from {clinic}.",
+            Link("Read your secure message", url),
+            "For your privacy, the message itself is not included in this email."]
 
 
-def _confirm_text(clinic: str, url: str) -> str:
-    return (
-        f"{clinic} asks you to confirm that you want to receive its newsletters and offers "
-        "by email.\n\n"
-        f"To confirm, open this link:\n{url}\n\n"
-        "If you did not ask for this, ignore this email and you will get nothing more.\n"
-    )
+def _marketing(clinic: str, url: str) -> list[Paragraph]:
+    return [f"{clinic} has news for you.", Link("Read it on our secure site", url)]
 
 
-def _confirm_html(clinic: str, url: str) -> str:
-    return _html(
-        f"<p>{html.escape(clinic)} asks you to confirm that you want to receive its newsletters "
-        "and offers by email.</p>"
-        f"<p><a href=\"{html.escape(url, quote=True)}\">Confirm my choice</a></p>"
-        "<p>If you did not ask for this, ignore this email and you will get nothing more.</p>"
-    )
+def _confirmation(clinic: str, url: str) -> list[Paragraph]:
+    return [f"{clinic} asks you to confirm that you want to receive its newsletters and offers "
+            "by email.",
+            Link("Confirm my choice", url),
+            "If you did not ask for this, ignore this email and you will get nothing more."]
 
 
-def _with_teaser_html(document: str, teaser: str) -> str:
-    marker = "line-height:1.5\">"
-    return document.replace(marker, marker + f"<p>{html.escape(teaser)}</p>", 1)
-
-
-def _links_text(links: Sequence[tuple[str, str]]) -> str:
-    return "".join(f"\n{_clean(shown)}:\n{_clean(url)}\n" for shown, url in links)
-
-
-def _with_links_html(
-    document: str, links: Sequence[tuple[str, str]], pixel_url: str | None
-) -> str:
-    extra = "".join(
-        f"<p><a href=\"{html.escape(_clean(url), quote=True)}\">{html.escape(shown)}</a></p>"
-        for shown, url in links
-    )
-    if pixel_url:
-        extra += (
-            f"<img src=\"{html.escape(_clean(pixel_url), quote=True)}\" width=\"1\" height=\"1\" "
-            "alt=\"\">"
-        )
-    return document.replace("</body>", extra + "</body>", 1)
+_FOOT_HTML = '<hr><div style="font-size:small;color:#555">{}</div>'
 
 
 def _html(body: str) -> str:
     return (
-        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5\">"
+        '<!doctype html><html lang="en"><body style="font-family:sans-serif;line-height:1.5">'
         f"{body}</body></html>"
     )
 
 
-_BODIES = {
-    "secure_message": (_secure_text, _secure_html),
-    "confirmation": (_confirm_text, _confirm_html),
+_BODIES: dict[str, Callable[[str, str], list[Paragraph]]] = {
+    "secure_message": _secure,
+    "marketing": _marketing,
+    "confirmation": _confirmation,
 }

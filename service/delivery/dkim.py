@@ -32,7 +32,7 @@ PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 # usual replay trick) breaks the signature instead of riding on it (RFC 6376 section 8.15).
 SIGNED = (
     "from", "to", "subject", "date", "message-id", "mime-version", "content-type",
-    "list-unsubscribe", "list-unsubscribe-post",
+    "list-unsubscribe", "list-unsubscribe-post", "list-id",
 )
 RSA_BITS = 2048
 # RFC 8301: verifiers ignore RSA keys under 1024 bits; 2048 is what the keygen makes.

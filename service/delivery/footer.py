@@ -1,15 +1,18 @@
 """Who is writing, and for marketing how to stop it: the last lines of every email.
 
-A marketing email shows its unsubscribe link and the clinic's postal address (CAN-SPAM,
-15 U.S.C. 7704(a)(3) and (a)(5)); every other email shows the clinic's name and how to reach it.
-Everything here comes from settings and the link: nothing about the patient or the message.
+Every email names the clinic, its postal address and how to reach it, so a patient can check it
+is genuine without following its links; a marketing email also shows its unsubscribe link
+(CAN-SPAM, 15 U.S.C. 7704(a)(3) and (a)(5)). Everything here comes from settings and the link:
+nothing about the patient or the message.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Mapping
+
+from service.core.clinic import Clinic
+from service.delivery.paragraphs import Link, Paragraph
 
 _ANGLED = re.compile(r"<([^<>]+)>")
 
@@ -23,36 +26,17 @@ def unsubscribe_url(headers: Mapping[str, str] | None) -> str | None:
     return None
 
 
-def footer_text(clinic: str, contact: str | None, postal_address: str | None,
-                unsubscribe: str | None) -> str:
-    lines = ["", "--"]
+def footer(clinic: Clinic, unsubscribe: str | None) -> list[Paragraph]:
+    lines: list[Paragraph] = [f"Sent by {clinic.name}."]
+    if clinic.postal_address:
+        lines.append(f"Postal address: {clinic.postal_address}")
+    if clinic.phone:
+        lines.append(f"Phone: {clinic.phone}")
+    if clinic.website:
+        lines.append(("Website: ", Link(clinic.website, clinic.website)))
+    lines.append(f"Not expecting this email? You can ignore it, or contact {clinic.name} to "
+                 "check that it is genuine.")
     if unsubscribe is not None:
-        lines += [f"You receive this because you agreed to hear from {clinic} by email.",
-                  f"To unsubscribe, open this link:\n{unsubscribe}"]
-        lines.append(f"{clinic}, {postal_address}" if postal_address else clinic)
-    else:
-        lines.append(f"Sent by {clinic}.")
-    if contact:
-        lines.append(f"Questions? Contact {clinic}: {contact}")
-    return "\n".join(lines) + "\n"
-
-
-def footer_html(clinic: str, contact: str | None, postal_address: str | None,
-                unsubscribe: str | None) -> str:
-    name = html.escape(clinic)
-    paragraphs = []
-    if unsubscribe is not None:
-        paragraphs += [
-            f"You receive this because you agreed to hear from {name} by email.",
-            f"<a href=\"{html.escape(unsubscribe, quote=True)}\">Unsubscribe</a>",
-            f"{name}, {html.escape(postal_address)}" if postal_address else name,
-        ]
-    else:
-        paragraphs.append(f"Sent by {name}.")
-    if contact:
-        paragraphs.append(f"Questions? Contact {name}: {html.escape(contact)}")
-    return (
-        "<hr><div style=\"font-size:small;color:#555\">"
-        + "".join(f"<p>{p}</p>" for p in paragraphs)
-        + "</div>"
-    )
+        lines += [f"You receive this because you agreed to hear from {clinic.name} by email.",
+                  Link("Unsubscribe or change your email preferences", unsubscribe)]
+    return lines
