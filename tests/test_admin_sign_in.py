@@ -69,7 +69,7 @@ async def test_an_admin_enrols_in_the_browser_then_signs_in_with_key_and_code_us
         await page.wait_for_selector("text=That code was not accepted")
         await page.fill("#code", code)
         await page.get_by_role("button", name="Confirm").click()
-        await page.wait_for_selector("svg.chart")
+        await page.wait_for_selector("h1:text-is('Engagement')")
         assert page.url == f"{base}/admin"
         signed = await session_cookie(page)
         assert signed not in (None, enrolling)  # a new session id once the factor is proven
@@ -81,7 +81,7 @@ async def test_an_admin_enrols_in_the_browser_then_signs_in_with_key_and_code_us
         await fill_sign_in(page, keys["admin"], _wrong(code))
         await page.wait_for_selector("text=That key or code was not accepted")
         await fill_sign_in(page, keys["admin"], await fresh_code(app, secret))
-        await page.wait_for_selector("svg.chart")
+        await page.wait_for_selector("h1:text-is('Engagement')")
         assert await session_cookie(page) not in (None, enrolling, signed)
         assert problems == []
 

@@ -238,15 +238,13 @@ def test_machine_hits_are_told_apart_at_hit_time(
     assert is_machine(method, agent, seconds, 30) is machine
 
 
-def test_a_withheld_rate_is_written_not_drawn() -> None:
-    svg = charts.rate_bars("t", [("Spring <news>", [("Open rate", None), ("Click rate", 0.3)])])
-    assert svg.count("<rect") == 1
+def test_a_withheld_figure_is_written_not_drawn() -> None:
+    svg = charts.bars("t", [charts.Bar("Spring <news>: withheld", None),
+                            charts.Bar("Click rate: 30.0%", 0.3)])
+    assert svg.count('class="bar"') == 1 and svg.count('class="track"') == 1
     assert "withheld" in svg and "30.0%" in svg
-    assert "Spring &lt;news&gt;" in svg
-    days = charts.count_columns(
-        "d", [("week 1", "<11"), ("week 2", 40), ("week 3", "withheld")], "opens")
-    assert days.count("<rect") == 1
-    assert "&lt;11" in days and "withheld" in days
+    assert "Spring &lt;news&gt;" in svg and "<news>" not in svg
+    assert 'width="30.00%"' in svg
 
 
 def test_only_the_canonical_spelling_of_a_token_counts() -> None:

@@ -1,96 +1,87 @@
 """Server-drawn SVG charts: no script, no external asset, readable at any width.
 
-Values arrive already suppressed: a withheld rate is None and is written as "withheld", never
-drawn, so a chart cannot reveal what the table hides.
+The charts are laid out in percentages of their width and never scaled: a bar is a share of the
+width the page gives it, and the text keeps the size the stylesheet sets (14px), on a phone as
+on a desktop. Every bar has its words (a label and its figure) beside it, so nothing is told by
+colour alone, and a table on the page carries the same figures.
+
+Values arrive already suppressed: a withheld figure is None and is written, never drawn, so a
+chart cannot reveal what the table hides.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-_ROW = 22
-_LABEL_WIDTH = 180
-_BAR_WIDTH = 300
-
-
-def _percent(value: float) -> str:
-    return f"{value * 100:.1f}%"
+_BAR_ROW = 46
+_STRIP = 56
+_STRIP_ROW = _STRIP + 30
 
 
-def rate_bars(
-    title: str, rows: Sequence[tuple[str, Sequence[tuple[str, float | None]]]]
-) -> str:
-    """Horizontal bars, one group a campaign, one bar a series (rates from 0 to 1)."""
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One bar: its words (the figure written in) and its length, 0 to 1 of the width; None
+    when the figure is withheld or not a number, so only the words show."""
+
+    words: str
+    share: float | None
+
+
+def bars(title: str, rows: Sequence[Bar]) -> str:
+    """Horizontal bars, each under its own line of words, on a track that shows the whole."""
     lines: list[str] = []
-    y = 0
-    for label, series in rows:
-        lines.append(
-            f'<text class="group" x="0" y="{y + 15}">{html.escape(_shorten(label, 60))}</text>'
-        )
-        for position, (name, value) in enumerate(series):
-            top = y + (position + 1) * _ROW
-            shown = "withheld" if value is None else _percent(value)
-            lines.append(
-                f'<text class="series" x="{_LABEL_WIDTH - 8}" y="{top + 15}" '
-                f'text-anchor="end">{html.escape(name)}</text>'
-            )
-            if value is not None:
-                width = max(1.0, value * _BAR_WIDTH)
+    for position, row in enumerate(rows):
+        top = position * _BAR_ROW
+        lines.append(f'<text x="0" y="{top + 16}">{html.escape(row.words)}</text>')
+        if row.share is not None:
+            lines.append(f'<rect class="track" x="0" y="{top + 23}" width="100%" height="14"/>')
+            share = max(0.005, min(row.share, 1.0))
+            lines.append(f'<rect class="bar" x="0" y="{top + 23}" width="{share * 100:.2f}%" '
+                         'height="14"/>')
+    return _svg(title, max(len(rows), 1) * _BAR_ROW, lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Strip:
+    """A series over time: its name, and one count a period, oldest first."""
+
+    name: str
+    counts: Sequence[int]
+
+
+def strips(title: str, series: Sequence[Strip], first: str, last: str) -> str:
+    """Small multiples: each series its own row of columns on its own scale, named with its
+    total and its largest column in words; ``first`` and ``last`` label the time axis."""
+    lines: list[str] = []
+    for position, strip in enumerate(series):
+        top = position * _STRIP_ROW
+        peak = max(strip.counts, default=0)
+        words = f"{sum(strip.counts)} in all, at most {peak} in one hour" if peak else "none"
+        lines.append(f'<text x="0" y="{top + 16}"><tspan class="name">'
+                     f'{html.escape(strip.name)}</tspan>: {words}</text>')
+        base = top + 24 + _STRIP
+        lines.append(f'<rect class="axis-line" x="0" y="{base}" width="100%" height="1"/>')
+        each = 100 / max(len(strip.counts), 1)
+        for index, count in enumerate(strip.counts):
+            if count:
+                height = max(2.0, count / peak * _STRIP)
                 lines.append(
-                    f'<rect class="bar s{position}" x="{_LABEL_WIDTH}" y="{top + 3}" '
-                    f'width="{width:.1f}" height="{_ROW - 6}"><title>{html.escape(label)}: '
-                    f'{html.escape(name)} {shown}</title></rect>'
+                    f'<rect class="bar" x="{index * each + each * 0.1:.3f}%" '
+                    f'y="{base - height:.1f}" width="{each * 0.8:.3f}%" height="{height:.1f}"/>'
                 )
-            value_x = _LABEL_WIDTH + (value or 0) * _BAR_WIDTH + 6
-            lines.append(
-                f'<text class="value" x="{value_x:.1f}" y="{top + 15}">{shown}</text>'
-            )
-        y += (len(series) + 1) * _ROW + 8
-    return _svg(title, _LABEL_WIDTH + _BAR_WIDTH + 80, max(y, _ROW), lines)
+    bottom = len(series) * _STRIP_ROW + 4
+    lines.append(f'<text class="axis" x="0" y="{bottom}">{html.escape(first)}</text>')
+    lines.append(f'<text class="axis" x="100%" y="{bottom}" text-anchor="end">'
+                 f'{html.escape(last)}</text>')
+    return _svg(title, bottom + 6, lines)
 
 
-def count_columns(
-    title: str, days: Sequence[tuple[str, int | str]], series_name: str
-) -> str:
-    """One column a labelled count (a period); a suppressed count ("<11", "withheld") is
-    written, not drawn."""
-    width_each = 24
-    height = 120
-    counts = [value for _, value in days if isinstance(value, int)]
-    top = max(counts, default=0) or 1
-    lines: list[str] = []
-    for position, (day, value) in enumerate(days):
-        x = position * width_each
-        if isinstance(value, int):
-            bar = value / top * (height - 20)
-            lines.append(
-                f'<rect class="bar s0" x="{x + 2}" y="{height - bar:.1f}" '
-                f'width="{width_each - 4}" height="{bar:.1f}"><title>{html.escape(day)}: '
-                f'{html.escape(series_name)} {value}</title></rect>'
-            )
-        else:
-            lines.append(
-                f'<text class="small" x="{x + width_each / 2}" y="{height - 4}" '
-                f'text-anchor="middle"><title>{html.escape(day)}: {html.escape(series_name)} '
-                f'{html.escape(value)}</title>·</text>'
-            )
-    if days:
-        lines.append(f'<text class="axis" x="0" y="{height + 14}">{html.escape(days[0][0])}</text>')
-        lines.append(
-            f'<text class="axis" x="{len(days) * width_each}" y="{height + 14}" '
-            f'text-anchor="end">{html.escape(days[-1][0])}</text>'
-        )
-    return _svg(title, max(len(days) * width_each, 200), height + 20, lines)
-
-
-def _shorten(label: str, limit: int) -> str:
-    return label if len(label) <= limit else label[: limit - 1] + "…"
-
-
-def _svg(title: str, width: float, height: float, lines: list[str]) -> str:
+def _svg(title: str, height: float, lines: list[str]) -> str:
+    # No viewBox: nothing is scaled, so text is drawn at the stylesheet's size at any width.
     return (
-        f'<svg class="chart" viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
-        f'aria-label="{html.escape(title, quote=True)}" preserveAspectRatio="xMinYMin meet">'
+        f'<svg class="chart" width="100%" height="{height:.0f}" role="img" '
+        f'aria-label="{html.escape(title, quote=True)}">'
         f"<title>{html.escape(title)}</title>{''.join(lines)}</svg>"
     )

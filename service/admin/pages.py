@@ -7,6 +7,7 @@ from typing import Any
 
 from service.admin import charts
 from service.admin.layout import Staff, alert, csrf_field, staff_page
+from service.admin.tables import table
 from service.core import paths
 from service.core.clinic import Clinic
 
@@ -66,50 +67,59 @@ def _rate(rate: dict[str, Any]) -> str:
     return "withheld" if rate["rate"] is None else f"{rate['rate'] * 100:.1f}%"
 
 
-def _first_period(campaign: dict[str, Any]) -> dict[str, Any] | None:
-    periods: list[dict[str, Any]] = campaign["periods"]
-    return periods[0] if periods else None
+def _rate_bar(name: str, rate: dict[str, Any]) -> charts.Bar:
+    return charts.Bar(f"{name}: {_rate(rate)}", rate["rate"])
 
 
-def _period_row(name: str, p: dict[str, Any]) -> str:
-    return (
-        f"<tr><th scope=\"row\">{_cell(name)}</th><td>{_cell(p['from'])} to {_cell(p['to'])}</td>"
-        f"<td>{_cell(p['opens']['unique'])}</td><td>{_cell(p['opens']['total'])}</td>"
-        f"<td>{_rate(p['opens']['unique_rate'])}</td>"
-        f"<td>{_cell(p['machine_opens']['unique'])}</td>"
-        f"<td>{_cell(p['clicks']['unique'])}</td><td>{_rate(p['clicks']['unique_rate'])}</td>"
-        f"<td>{_cell(p['machine_clicks']['unique'])}</td></tr>"
-    )
+def _rates_figure(campaign: dict[str, Any], days: int) -> str:
+    first = campaign["periods"][0]
+    return _figure(campaign["name"], charts.bars(
+        f"{campaign['name']}: unique open and click rates of people, first {days} days",
+        [_rate_bar("Open rate", first["opens"]["unique_rate"]),
+         _rate_bar("Click rate", first["clicks"]["unique_rate"])],
+    ))
+
+
+def _opens_figure(campaign: dict[str, Any], days: int) -> str:
+    periods = campaign["periods"]
+    counts = [p["opens"]["unique"] for p in periods]
+    top = max((c for c in counts if isinstance(c, int)), default=0) or 1
+    return _figure(campaign["name"], charts.bars(
+        f"{campaign['name']}: unique opens by people per {days}-day period",
+        [charts.Bar(f"{p['from']} to {p['to']}: {count}",
+                    count / top if isinstance(count, int) else None)
+         for p, count in zip(periods, counts, strict=True)],
+    ))
+
+
+def _figure(caption: str, chart: str) -> str:
+    return f"<figure><figcaption>{_cell(caption)}</figcaption>{chart}</figure>"
+
+
+def _period_row(name: str, p: dict[str, Any]) -> list[str]:
+    return [_cell(name), f"{_cell(p['from'])} to {_cell(p['to'])}",
+            _cell(p["opens"]["unique"]), _cell(p["opens"]["total"]),
+            _rate(p["opens"]["unique_rate"]), _cell(p["machine_opens"]["unique"]),
+            _cell(p["clicks"]["unique"]), _rate(p["clicks"]["unique_rate"]),
+            _cell(p["machine_clicks"]["unique"])]
 
 
 def dashboard(clinic: Clinic, staff: Staff, overview: dict[str, Any]) -> str:
     campaigns = overview["campaigns"]
     days = overview["period_days"]
-    firsts = [(c["name"], p) for c in campaigns if (p := _first_period(c)) is not None]
-    bars = charts.rate_bars(
-        f"People's unique open and click rates, first {days} days of each campaign",
-        [(name, [("Open rate", p["opens"]["unique_rate"]["rate"]),
-                 ("Click rate", p["clicks"]["unique_rate"]["rate"])]) for name, p in firsts],
-    )
-    columns = "".join(
-        f"<h3>{_cell(c['name'])}</h3>" + charts.count_columns(
-            f"{c['name']}: unique opens by people per {days}-day period",
-            [(f"{p['from']} to {p['to']}", p["opens"]["unique"]) for p in c["periods"]],
-            "unique opens by people",
-        )
-        for c in campaigns if c["periods"]
-    ) or "<p>No period has ended yet.</p>"
-    delivery = "".join(
-        "<tr>"
-        f"<th scope=\"row\">{_cell(c['name'])}</th><td>{_cell(c['delivered'])}</td>"
-        f"<td>{_cell(c['bounced'])}</td><td>{_rate(c['bounce_rate'])}</td>"
-        f"<td>{_cell(c['complained'])}</td><td>{_rate(c['complaint_rate'])}</td>"
-        "</tr>"
-        for c in campaigns
-    ) or "<tr><td colspan=\"6\">No campaign started in this period.</td></tr>"
-    engagement = "".join(
-        _period_row(c["name"], p) for c in campaigns for p in c["periods"]
-    ) or "<tr><td colspan=\"9\">No period has ended yet.</td></tr>"
+    ended = [c for c in campaigns if c["periods"]]
+    rates = "".join(_rates_figure(c, days) for c in ended) or "<p>No period has ended yet.</p>"
+    opens = "".join(_opens_figure(c, days) for c in ended) or "<p>No period has ended yet.</p>"
+    engagement = table(
+        ["Campaign", "Days", "Unique opens", "Total opens", "Open rate", "Machine opens",
+         "Unique clicks", "Click rate", "Machine clicks"],
+        [_period_row(c["name"], p) for c in campaigns for p in c["periods"]],
+        "No period has ended yet.")
+    delivery = table(
+        ["Campaign", "Delivered", "Bounced", "Bounce rate", "Complaints", "Complaint rate"],
+        [[_cell(c["name"]), _cell(c["delivered"]), _cell(c["bounced"]), _rate(c["bounce_rate"]),
+          _cell(c["complained"]), _rate(c["complaint_rate"])] for c in campaigns],
+        "No campaign started in this period.")
     k = overview["min_cell"]
     return staff_page(clinic, "Engagement", (
         "<h1>Engagement</h1>"
@@ -123,19 +133,8 @@ def dashboard(clinic: Clinic, staff: Staff, overview: dict[str, Any]) -> str:
         f"link scanners) are counted apart. Counts from 1 to {k - 1} are shown as &lt;{k}, "
         "other cells that would let one be worked out as withheld, and rates built on either "
         "are withheld. Rates are per delivered email.</p>"
-        f"<section><h2>Rates per campaign</h2><div class=\"scroll\">{bars}</div></section>"
-        f"<section><h2>Unique opens by people, per period</h2><div class=\"scroll\">{columns}"
-        "</div></section>"
-        "<section><h2>Engagement by period</h2><div class=\"scroll\"><table><thead><tr>"
-        "<th scope=\"col\">Campaign</th><th scope=\"col\">Days</th>"
-        "<th scope=\"col\">Unique opens</th><th scope=\"col\">Total opens</th>"
-        "<th scope=\"col\">Open rate</th><th scope=\"col\">Machine opens</th>"
-        "<th scope=\"col\">Unique clicks</th><th scope=\"col\">Click rate</th>"
-        "<th scope=\"col\">Machine clicks</th>"
-        f"</tr></thead><tbody>{engagement}</tbody></table></div></section>"
-        "<section><h2>Delivery</h2><div class=\"scroll\"><table><thead><tr>"
-        "<th scope=\"col\">Campaign</th><th scope=\"col\">Delivered</th>"
-        "<th scope=\"col\">Bounced</th><th scope=\"col\">Bounce rate</th>"
-        "<th scope=\"col\">Complaints</th><th scope=\"col\">Complaint rate</th>"
-        f"</tr></thead><tbody>{delivery}</tbody></table></div></section>"
+        f"<section><h2>Rates per campaign, first {days} days</h2>{rates}</section>"
+        f"<section><h2>Unique opens by people, per period</h2>{opens}</section>"
+        f"<section><h2>Engagement by period</h2>{engagement}</section>"
+        f"<section><h2>Delivery</h2>{delivery}</section>"
     ), staff, paths.DASHBOARD)

@@ -26,7 +26,7 @@ from service.campaigns.audience import (
 from service.campaigns.fanout import create_lanes
 from service.campaigns.input import NewCampaign
 from service.campaigns.lines import LineTooLong
-from service.campaigns.pacing import Progress, progress
+from service.campaigns.pacing import Pace, Progress, progress
 from service.core.problems import Problem, require_marketing
 from service.db.queries import QUERIES
 from service.db.queue import REDIS_UNREACHABLE, enqueue_fan_out
@@ -155,11 +155,16 @@ CANCEL = Transition("cancel", QUERIES.cancel_campaign,
 
 
 async def progress_of(res: Resources, campaign: Any) -> Progress:
+    """Counts and ETA; of ``campaign`` only its id and status are read (a listing's row will
+    do)."""
     campaign_id = campaign["id"]
     staged = await res.db.fetchval(QUERIES.audience_size, campaign_id)
     by_status = {r["status"]: r["n"] for r in
                  await res.db.fetch(QUERIES.campaign_progress, campaign_id)}
     recent = await res.db.fetchval(QUERIES.campaign_recent_sends, campaign_id)
     excluded = json.loads(await res.db.fetchval(QUERIES.campaign_excluded, campaign_id))
-    return progress(staged, excluded, by_status, recent, campaign["rate_per_second"],
+    plan = await res.db.fetchrow(QUERIES.campaign_pace, campaign_id)
+    pace = Pace(plan["rate_per_second"], res.settings.smtp_max_rate, plan["start_in"],
+                plan["last_due_in"])
+    return progress(staged, excluded, by_status, recent, pace,
                     active=campaign["status"] in ("staging", "sending"))

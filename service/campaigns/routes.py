@@ -69,7 +69,9 @@ async def send_campaign(request: Request) -> Response:
 
 
 async def _move(request: Request, transition: actions.Transition) -> Response:
-    res, key, campaign = await own_campaign(request, "marketer")
+    # The campaign's own marketer, or an admin of its organization (an operator stopping a
+    # campaign that goes wrong): visible_campaign lets nobody else find it.
+    res, key, campaign = await own_campaign(request, "marketer", "admin")
     status = await transition.apply(res, key, campaign)
     return JSONResponse({"id": str(campaign["id"]), "status": status})
 
