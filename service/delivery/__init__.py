@@ -4,6 +4,7 @@ audit, consent (the check right before sending), messages (a scheduled message's
 again) and engagement (tracking links).
 """
 
+from service.delivery.preview import EmailPreview, preview_campaign
 from service.delivery.return_path import is_return_path_shape, message_of
 
-__all__ = ["is_return_path_shape", "message_of"]
+__all__ = ["EmailPreview", "is_return_path_shape", "message_of", "preview_campaign"]

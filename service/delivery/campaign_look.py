@@ -19,21 +19,23 @@ class CampaignLook:
     link_key: bytes | None = None
 
     def tracked_links(
-        self, base_url: str, keyring: Keyring, campaign_id: uuid.UUID | None
+        self, base_url: str, keyring: Keyring, campaign_id: uuid.UUID | None,
+        placeholder: str | None = None,
     ) -> tuple[list[tuple[str, str]], str | None]:
         """The links as (destination, URL) and the pixel URL for one email. With tracking, every
         token of the email shares one fresh nonce, so a reader who opens and clicks twice counts
-        once in each unique figure; without it, links are given as they are."""
+        once in each unique figure; without it, links are given as they are. A preview passes a
+        ``placeholder`` for every token: a real one would count its opens and clicks."""
         if not self.tracking or campaign_id is None:
             return [(link, link) for link in self.links], None
         nonce = engagement.new_nonce()
-        links = [
-            (link, paths.link(base_url, paths.TRACK_CLICK,
-                              engagement.mint(keyring, campaign_id, index, nonce)))
-            for index, link in enumerate(self.links)
-        ]
-        pixel = engagement.mint(keyring, campaign_id, None, nonce)
-        return links, paths.link(base_url, paths.TRACK_OPEN, pixel)
+
+        def token(target: int | None) -> str:
+            return placeholder or engagement.mint(keyring, campaign_id, target, nonce)
+
+        links = [(link, paths.link(base_url, paths.TRACK_CLICK, token(index)))
+                 for index, link in enumerate(self.links)]
+        return links, paths.link(base_url, paths.TRACK_OPEN, token(None))
 
 
 # Single messages (reminders, results-ready): no teaser, no links, never tracked.

@@ -42,6 +42,35 @@ def relay_config(settings: Settings) -> RelayConfig:
     )
 
 
+def composer_for(settings: Settings) -> Composer:
+    """The renderer of the service's sender identity: the worker's, and the staff preview's."""
+    return Composer(settings.mail_from, settings.clinic)
+
+
+def render_email(
+    composer: Composer, base_url: str, *, recipient: str, subject: str, kind: str,
+    teaser: str | None, tracked: tuple[list[tuple[str, str]], str | None], token: str,
+    unsubscribe: str | None, message_id: str | None = None,
+) -> Envelope:
+    """One message's email from its tokens (portal or confirmation, and unsubscribe when it is
+    marketing) and its campaign's ``tracked`` links and pixel: what the worker sends, and what
+    the staff preview shows with placeholder tokens."""
+    headers = None
+    if unsubscribe is not None:
+        # RFC 8058 one-click: mail providers POST "List-Unsubscribe=One-Click" to this URL.
+        headers = {
+            "List-Unsubscribe": f"<{paths.link(base_url, paths.UNSUBSCRIBE, unsubscribe)}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+    link_path = paths.CONFIRM if kind == "confirmation" else paths.PORTAL
+    links, pixel = tracked
+    return composer.render(
+        recipient=recipient, subject=subject, kind=kind, teaser=teaser,
+        link_url=paths.link(base_url, link_path, token), extra_headers=headers,
+        links=links, pixel_url=pixel, message_id=message_id,
+    )
+
+
 @dataclass
 class Sender:
     """One per worker process: its SMTP sessions, its renderer, the shared relay rate, and the
@@ -64,11 +93,8 @@ class Sender:
             relay_rate = RelayRate(
                 redis, f"{settings.smtp_host}:{settings.smtp_port}", settings.smtp_max_rate
             )
-        composer = Composer(settings.mail_from, settings.clinic_name,
-                            contact=settings.clinic.contact_line,
-                            postal_address=settings.clinic_postal_address)
-        return cls(settings, db, SmtpPool(relay_config(settings)), composer, relay_rate,
-                   SubjectRecheck(settings), dkim=DkimSigner.from_settings(settings))
+        return cls(settings, db, SmtpPool(relay_config(settings)), composer_for(settings),
+                   relay_rate, SubjectRecheck(settings), dkim=DkimSigner.from_settings(settings))
 
     async def close(self) -> None:
         await self.smtp.close()
@@ -119,19 +145,10 @@ class Sender:
             token = campaign_token(look.link_key, b"portal", mid.bytes)
             unsubscribe = campaign_token(look.link_key, b"unsubscribe", mid.bytes)
         base = settings.public_base_url
-        headers = None
-        if unsubscribe is not None:
-            # RFC 8058 one-click: mail providers POST "List-Unsubscribe=One-Click" to this URL.
-            headers = {
-                "List-Unsubscribe": f"<{paths.link(base, paths.UNSUBSCRIBE, unsubscribe)}>",
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            }
-        link_path = paths.CONFIRM if row["kind"] == "confirmation" else paths.PORTAL
-        links, pixel = look.tracked_links(base, keyring, campaign_id)
-        envelope = self.composer.render(
-            recipient=recipient, subject=row["subject"], kind=row["kind"], teaser=look.teaser,
-            link_url=paths.link(base, link_path, token), extra_headers=headers,
-            links=links, pixel_url=pixel, message_id=self.message_id(mid),
+        envelope = render_email(
+            self.composer, base, recipient=recipient, subject=row["subject"], kind=row["kind"],
+            teaser=look.teaser, tracked=look.tracked_links(base, keyring, campaign_id),
+            token=token, unsubscribe=unsubscribe, message_id=self.message_id(mid),
         )
         if settings.bounce_domain:
             # Bounces come back to an address naming this message, for `inbound` to read.

@@ -13,7 +13,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from service.access import key_routes
-from service.admin import dashboard, sign_in
+from service.admin import campaign_pages, dashboard, editor, health_page, sign_in
 from service.campaigns import routes as campaigns
 from service.consent import preferences
 from service.consent import routes as contacts
@@ -100,6 +100,7 @@ def route_table() -> list[BaseRoute]:
         Route(p.PORTAL, secure_message.reveal, methods=["POST"]),
         Route(p.UNSUBSCRIBE, preferences.unsubscribe_page, methods=["GET"]),
         Route(p.UNSUBSCRIBE, preferences.unsubscribe, methods=["POST"]),
+        Route(p.PREFERENCES, preferences.save_preferences, methods=["POST"]),
         Route(p.CONFIRM, preferences.confirm_page, methods=["GET"]),
         Route(p.CONFIRM, preferences.confirm, methods=["POST"]),
         Route(p.TRACK_OPEN, tracking.open_pixel, methods=["GET"]),
@@ -112,6 +113,18 @@ def route_table() -> list[BaseRoute]:
         Route(p.DASHBOARD_ENROL, sign_in.enrol, methods=["POST"]),
         Route(p.PROMETHEUS, prometheus.metrics, methods=["GET"]),
         # -- staff pages (campaigns, health, editor): add routes here --
+        Route(p.DASHBOARD_CAMPAIGN_NEW, editor.new_page, methods=["GET"]),
+        Route(p.DASHBOARD_CAMPAIGN_NEW, editor.create, methods=["POST"]),
+        Route(p.DASHBOARD_CAMPAIGN_AUDIENCE, editor.upload_audience, methods=["POST"]),
+        Route(p.DASHBOARD_CAMPAIGN_PREVIEW, editor.preview, methods=["GET"]),
+        Route(p.DASHBOARD_CAMPAIGN_SEND, editor.send, methods=["POST"]),
+        # After the editor's /new, which a campaign id would otherwise take.
+        Route(p.DASHBOARD_CAMPAIGNS, campaign_pages.list_page, methods=["GET"]),
+        Route(p.DASHBOARD_CAMPAIGN, campaign_pages.detail_page, methods=["GET"]),
+        Route(p.DASHBOARD_CAMPAIGN_PAUSE, campaign_pages.pause, methods=["POST"]),
+        Route(p.DASHBOARD_CAMPAIGN_RESUME, campaign_pages.resume, methods=["POST"]),
+        Route(p.DASHBOARD_CAMPAIGN_CANCEL, campaign_pages.cancel, methods=["POST"]),
+        Route(p.DASHBOARD_HEALTH, health_page.show, methods=["GET"]),
         Route(p.CLINIC_LOGO, logo.clinic_logo, methods=["GET"]),
         Mount(p.STATIC, StaticFiles(directory=STATIC_DIR), name="static"),
     ])
