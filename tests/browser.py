@@ -82,9 +82,15 @@ async def serious_violations(page: Page) -> list[str]:
 
 async def check_page(page: Page, name: str) -> None:
     """The page as it is now, at each width: no serious or critical axe finding, nothing wider
-    than the screen (no sideways scrolling of the whole page), and a full-page screenshot
-    ``tests/artifacts/<name>-<width>.png`` for a reviewer. Restores the desktop width."""
+    than the screen (no sideways scrolling of the whole page), the clinic named at the top and
+    its contact at the foot, and a full-page screenshot ``tests/artifacts/<name>-<width>.png``
+    for a reviewer. Restores the desktop width."""
     problems = []
+    if await page.locator("header.site .clinic-name").count() != 1:
+        problems.append("the clinic is not named at the top")
+    foot = await page.locator("footer.contact").all_inner_texts()
+    if len(foot) != 1 or not ("Phone:" in foot[0] or "Web:" in foot[0]):
+        problems.append(f"no contact at the foot: {foot}")
     for width in WIDTHS:
         await page.set_viewport_size({"width": width, "height": 900})
         problems += [f"{width}px: {v}" for v in await serious_violations(page)]

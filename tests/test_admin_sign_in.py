@@ -27,7 +27,7 @@ from tests.admin_session import (
     sign_in_csrf,
     signed_in,
 )
-from tests.browser import browser_page, live_server, screenshot
+from tests.browser import browser_page, check_page, live_server, screenshot
 from tests.test_cli import run
 from tests.test_pages_browser import watch_console
 
@@ -49,9 +49,11 @@ async def test_an_admin_enrols_in_the_browser_then_signs_in_with_key_and_code_us
     async with live_server(app) as base, browser_page() as page:
         problems = watch_console(page)
         await page.goto(f"{base}/admin/login")
+        await check_page(page, "sign-in")
         await fill_sign_in(page, keys["admin"])  # not enrolled yet: the key alone
         await page.wait_for_selector("svg.qr")
         assert page.url == f"{base}/admin/enrol"
+        await check_page(page, "enrol")
         enrolling = await session_cookie(page)
         assert enrolling is not None
         await page.goto(f"{base}/admin")  # the enrolment session does not open the dashboard
@@ -108,7 +110,7 @@ async def test_lockout_after_five_failures_for_a_key_is_audited_and_says_for_how
         await fill_sign_in(page, keys["admin"], guess)
         await page.wait_for_selector("text=Sign-in is locked")
         assert "locked for 15 more minutes" in await page.inner_text("main")
-        await screenshot(page, "admin-locked")
+        await check_page(page, "admin-locked")
         await page.get_by_role("link", name="Back to sign-in").click()
         await fill_sign_in(page, keys["admin"], await fresh_code(app, secret))  # right, but locked
         await page.wait_for_selector("text=Sign-in is locked")
