@@ -9,13 +9,16 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from service.access import commands as access_commands
 from service.audit import commands as audit_commands
 from service.core import logs
 from service.core.config import ConfigError, Settings
 from service.webhooks import commands as webhook_commands
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     api.add_argument("--port", type=int, help="port to listen on (default: API_PORT)")
     api.add_argument("--check", action="store_true",
                      help="exit 0 if the API on API_PORT answers /readyz, else 1")
+    api.add_argument("--workers", type=_positive, default=1,
+                     help="processes serving the one port, each with its own database pool "
+                          "(default 1)")
     worker = verbs.add_parser("worker", help="run the delivery worker")
     worker.add_argument("--burst", action="store_true", help="drain the queue and exit")
     worker.add_argument("--check", action="store_true",
@@ -95,7 +101,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.verb == "api" and args.check:
         return check_api(settings)
     if args.verb == "api":
-        return serve_api(settings, args.host or settings.api_host, args.port or settings.api_port)
+        return serve_api(settings, args.host or settings.api_host, args.port or settings.api_port,
+                         args.workers)
     if args.verb == "worker" and args.check:
         from service.worker.heartbeat import check
 
@@ -173,17 +180,37 @@ async def _rotate_keys(settings: Settings) -> int:
     return 1 if report.still_needed else 0
 
 
-def serve_api(settings: Settings, host: str, port: int) -> int:
+def serve_api(settings: Settings, host: str, port: int, workers: int = 1) -> int:
     import uvicorn
 
     from service.core.ports import ensure_free
     from service.http.app import create_app
 
     ensure_free(host, port, "API_PORT")
+    # Several processes take the app as a name: each builds its own from the environment, as
+    # this one did (its pool, Redis client, key cache and NOTIFY listener); whatever they share
+    # is in PostgreSQL and Redis.
+    app: Starlette | str = create_app(settings) if workers == 1 else "service.cli:api_app"
     # uvicorn's own access log prints full paths, which carry portal tokens; ours redacts them.
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None,
-                proxy_headers=True, server_header=False)
+    # uvloop and httptools (dependencies) are what uvicorn's "auto" picks.
+    uvicorn.run(app, factory=workers > 1, workers=workers, host=host, port=port,
+                access_log=False, log_config=None, proxy_headers=True, server_header=False)
     return 0
+
+
+def api_app() -> Starlette:
+    """The app of one of ``api --workers N``'s processes (a fresh interpreter: its logging too)."""
+    from service.http.app import create_app
+
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
+    return create_app(Settings.from_env())
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
 
 
 def serve_inbound(settings: Settings, host: str, port: int) -> int:

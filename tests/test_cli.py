@@ -4,6 +4,7 @@ reading its settings from the environment."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import socket
@@ -13,10 +14,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
+from starlette.applications import Starlette
+
 from service.core.config import Settings
 from service.db.migrations import head
 from service.worker import heartbeat, serve
+from tests.admin_session import key_id
 from tests.conftest import free_port
+from tests.helpers import REMINDER, auth
 
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -128,3 +134,58 @@ def test_a_busy_port_is_one_line_naming_its_setting(tmp_path: Path) -> None:
                 f"configuration error: {variable}: port {port} on 127.0.0.1 is not available"
                 f" (Address already in use); set {variable} to a free port"), done.stderr
             assert "Traceback" not in done.stderr
+
+
+async def test_api_workers_serve_one_port_each_with_its_own_state(
+    app: Starlette, keys: dict[str, str], settings: Settings, tmp_path: Path,
+) -> None:
+    """``api --workers 2``: two processes behind one port, each with its own pool and key
+    listener; a key revoked through one is refused by both, as across replicas."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("API_PORT", "DEV_RELAY_PORT")}
+    env.update(DATABASE_URL=settings.database_url, REDIS_URL=settings.redis_url,
+               QUEUE_NAME=settings.queue_name, LOG_LEVEL="WARNING", MASTER_KEYS=",".join(
+                   f"{kid}:{base64.b64encode(key).decode()}"
+                   for kid, key in settings.keyring.keys.items()))
+    with (tmp_path / "api.log").open("wb") as log:
+        server = subprocess.Popen(  # noqa: ASYNC220 - started, not waited for
+            [sys.executable, "-m", "service", "api", "--workers", "2", "--port", str(port)],
+            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    db = app.state.resources.db
+    listeners = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                 " AND application_name = 'hipaa-mail key events'")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        already = await db.fetchval(listeners)  # the test's own app listens too
+        async with asyncio.timeout(60):
+            while await db.fetchval(listeners) < already + 2:
+                assert server.poll() is None, (tmp_path / "api.log").read_text()
+                await asyncio.sleep(0.1)
+        assert len(_serving_children(server.pid)) == 2
+
+        async def post_each_on_a_new_connection(n: int) -> set[int]:
+            statuses = set()
+            for i in range(n):
+                async with httpx.AsyncClient(base_url=base) as fresh:
+                    statuses.add((await fresh.post("/v1/messages", headers=auth(keys["sender"]),
+                                                   json={**REMINDER, "to": f"w{i}@example.org"}
+                                                   )).status_code)
+            return statuses
+
+        assert await post_each_on_a_new_connection(10) == {202}
+        assert await db.fetchval("SELECT count(*) FROM messages") == 10
+        async with httpx.AsyncClient(base_url=base) as admin:
+            revoked = await admin.post(f"/v1/keys/{key_id(keys['sender'])}/revoke",
+                                       headers=auth(keys["admin"]))
+            assert revoked.status_code == 200, revoked.text
+        assert await post_each_on_a_new_connection(10) == {401}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+
+
+def _serving_children(pid: int) -> list[str]:
+    """The processes uvicorn spawned to serve (not its multiprocessing helpers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [child for child in children
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]

@@ -347,3 +347,24 @@ async def test_a_silent_redis_costs_one_timeout_then_nothing_until_the_probe(
         assert limiter.unchecked == 101
     finally:
         await client.aclose()
+
+
+async def test_checks_arriving_together_share_a_pipeline_and_keep_their_count(
+    settings: Settings, redis_client: aioredis.Redis,
+) -> None:
+    """Concurrent checks go to Redis in one pipelined round trip, each still its own atomic
+    step: a burst of 5 lets exactly 5 of 12 through. After Redis lost its scripts (a restart,
+    SCRIPT FLUSH), the limiter loads the script again and counts as before."""
+    limiter = RateLimiter(redis_client, _limited(settings, RateLimit(1, 60, 5)))
+    key = _key()
+    outcomes = await asyncio.gather(*(limiter.check(key) for _ in range(12)),
+                                    return_exceptions=True)
+    assert limiter._batcher.batches < 12
+    assert outcomes.count(None) == 5
+    assert all(isinstance(o, Problem) and o.status == 429 for o in outcomes if o is not None)
+
+    await redis_client.script_flush()
+    other = _key()
+    outcomes = await asyncio.gather(*(limiter.check(other) for _ in range(7)),
+                                    return_exceptions=True)
+    assert outcomes.count(None) == 5 and limiter.unchecked == 0

@@ -10,11 +10,14 @@ from service.consent.store import (
     RecipientState,
     decision,
     decisions,
+    read_recipient_state,
     recipient_state,
+    recipient_state_rows,
     tag_mac,
 )
 
 __all__ = [
     "PURPOSES", "Decision", "Purpose", "RecipientState", "Refusal", "decision", "decisions",
-    "parse_tags", "recipient_state", "tag_mac",
+    "parse_tags", "read_recipient_state", "recipient_state",
+    "recipient_state_rows", "tag_mac",
 ]

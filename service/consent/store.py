@@ -57,7 +57,24 @@ class RecipientState:
 
 
 async def recipient_state(conn: asyncpg.Connection | asyncpg.Pool, index: bytes) -> RecipientState:
-    row = await conn.fetchrow(QUERIES.recipient_state, index)
+    return read_recipient_state((await recipient_state_rows(conn, [(index, None, None)]))[0])
+
+
+async def recipient_state_rows(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    wanted: Sequence[tuple[bytes, uuid.UUID | None, str | None]],
+) -> list[asyncpg.Record]:
+    """One ``recipient-states`` row for each (address index, sending key, Idempotency-Key), in
+    order: ``messages`` reads a whole batch of requests' recipients, and the keys' earlier
+    messages, in one round trip."""
+    indexes, api_key_ids, idempotency_keys = zip(*wanted, strict=True)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        QUERIES.recipient_states, list(indexes), list(api_key_ids), list(idempotency_keys))
+    return rows
+
+
+def read_recipient_state(row: asyncpg.Record) -> RecipientState:
+    """The recipient's part of a ``recipient-states`` row."""
     events = []
     if row["purposes"] is not None:
         for purpose, action, source, at, auth_id, expires_at, ends_on_event in zip(

@@ -105,6 +105,11 @@ class Settings:
     rate_limit_sender: RateLimit | None = RateLimit(200, 1, 400)
     rate_limit_marketer: RateLimit | None = RateLimit(100, 1, 200)
     rate_limit_admin: RateLimit | None = RateLimit(50, 1, 100)
+    # Group commit of accepted messages: a request waits at most this long for others to share
+    # its INSERT and commit (0: only those of the same turn of the event loop), and a batch
+    # holds at most this many.
+    accept_batch_max_wait_ms: int = 2
+    accept_batch_max: int = 64
     # Webhook endpoints on loopback and private networks (tests, on-premises receivers).
     webhook_allow_private: bool = False
     # Waits before each webhook retry, then it fails (Svix's: 27.6 h); tests pass a short one.
@@ -187,6 +192,10 @@ class Settings:
                 env, "RATE_LIMIT_MARKETER", defaults.rate_limit_marketer
             ),
             rate_limit_admin=read_rate_limit(env, "RATE_LIMIT_ADMIN", defaults.rate_limit_admin),
+            accept_batch_max_wait_ms=read_int(
+                env, "ACCEPT_BATCH_MAX_WAIT_MS", defaults.accept_batch_max_wait_ms, 0, 50
+            ),
+            accept_batch_max=read_int(env, "ACCEPT_BATCH_MAX", defaults.accept_batch_max, 1, 1000),
             webhook_allow_private=read_choice(env, "WEBHOOK_ALLOW_PRIVATE", ("true", "false"),
                                           "false") == "true",
         )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import asyncpg
 
@@ -84,32 +86,54 @@ def seal(keyring: Keyring, purpose: str, recipient: str, content: str | None,
     )
 
 
+class Row(NamedTuple):
+    """An outbox row's own values, in the order of ``insert-messages``' arrays."""
+
+    id: uuid.UUID
+    api_key_id: uuid.UUID
+    purpose: str
+    subject: str
+    recipient_sealed: bytes
+    token_sealed: bytes
+    token_hash: bytes
+    content_sealed: bytes | None
+    verification_hash: bytes | None
+    idempotency_key: str | None
+    request_digest: bytes | None
+    recipient_index: bytes
+    kind: str
+    unsubscribe_sealed: bytes | None
+    unsubscribe_hash: bytes | None
+    send_at: dt.datetime | None
+    verification_hint_sealed: bytes | None
+    verification_format: str | None
+
+
+def row_of(keyring: Keyring, message: Outgoing) -> Row:
+    """Seals ``message`` into the values of its outbox row."""
+    sealed = seal(keyring, message.purpose, message.recipient, message.content,
+                  message.recipient_index, message.link_token, message.verification_hint)
+    return Row(
+        sealed.id, message.api_key_id, message.purpose, message.subject,
+        sealed.recipient_sealed, sealed.token_sealed, sealed.token_hash, sealed.content_sealed,
+        message.verification_hash, message.idempotency_key, message.request_digest,
+        sealed.recipient_index, message.kind, sealed.unsubscribe_sealed, sealed.unsubscribe_hash,
+        message.send_at, sealed.verification_hint_sealed, message.verification_format,
+    )
+
+
+async def insert_rows(conn: asyncpg.Connection | asyncpg.Pool, settings: Settings,
+                      rows: Sequence[Row]) -> list[uuid.UUID | None]:
+    """Writes ``rows`` in one statement (one commit, unless ``conn`` is in a transaction).
+    Returns each row's id, or None where its idempotency key was already used."""
+    inserted = {record[0] for record in await conn.fetch(
+        QUERIES.insert_messages, *(list(column) for column in zip(*rows, strict=True)),
+        float(settings.retry_give_up_seconds), float(settings.portal_ttl_seconds),
+    )}
+    return [row.id if row.id in inserted else None for row in rows]
+
+
 async def insert(conn: asyncpg.Connection | asyncpg.Pool, settings: Settings,
                  message: Outgoing) -> uuid.UUID | None:
     """Returns the new id, or None when the idempotency key was already used."""
-    sealed = seal(settings.keyring, message.purpose, message.recipient, message.content,
-                  message.recipient_index, message.link_token, message.verification_hint)
-    inserted: uuid.UUID | None = await conn.fetchval(
-        QUERIES.insert_message,
-        sealed.id,
-        message.api_key_id,
-        message.purpose,
-        message.subject,
-        sealed.recipient_sealed,
-        sealed.token_sealed,
-        sealed.token_hash,
-        sealed.content_sealed,
-        message.verification_hash,
-        float(settings.retry_give_up_seconds),
-        float(settings.portal_ttl_seconds),
-        message.idempotency_key,
-        message.request_digest,
-        sealed.recipient_index,
-        message.kind,
-        sealed.unsubscribe_sealed,
-        sealed.unsubscribe_hash,
-        message.send_at,
-        sealed.verification_hint_sealed,
-        message.verification_format,
-    )
-    return inserted
+    return (await insert_rows(conn, settings, [row_of(settings.keyring, message)]))[0]

@@ -24,6 +24,7 @@ from service.db.queries import QUERIES
 from service.db.resources import Resources
 from service.messages import outbox
 from service.messages.at_send import known_names
+from service.messages.group_commit import AcceptBatches
 from service.messages.input import (
     MessageRequest,
     canonical_bytes,
@@ -44,16 +45,21 @@ async def create_message(request: Request) -> Response:
     message = parse_message_request(body, res.settings.content_max_bytes)
     if message.purpose == "marketing":
         require_marketing(res.settings.marketing_enabled)
-    # Keyed, so the stored digest of a body holding PHI cannot be confirmed by guessing.
-    digest = res.settings.keyring.mac(b"idempotency", canonical_bytes(body))
+    digest = None
     if idempotency_key is not None:
-        # A replay was checked when first accepted: it answers at once, before any check.
-        replay = await _replay(res, key.id, idempotency_key, digest)
-        if replay is not None:
-            return replay
-    send_at = due_time(message.send_at, dt.datetime.now(dt.UTC))
+        # Keyed, so the stored digest of a body holding PHI cannot be confirmed by guessing.
+        digest = res.settings.keyring.mac(b"idempotency", canonical_bytes(body))
     index = email_index(res.settings.keyring, message.to, key.index_scope)
-    recipient = await consent.recipient_state(res.db, index)
+    batches = AcceptBatches.of(request)
+    # One round trip, shared with the requests arriving alongside: the recipient's state, and
+    # the key's earlier message under this Idempotency-Key if there is one.
+    row = await batches.read((index, key.id, idempotency_key))
+    if digest is not None and row["idempotent_id"] is not None:
+        # A replay was checked when first accepted: it answers at once, before any check.
+        return _replay(row["idempotent_id"], row["idempotent_digest"],
+                       row["idempotent_send_at"], digest)
+    send_at = due_time(message.send_at, dt.datetime.now(dt.UTC))
+    recipient = consent.read_recipient_state(row)
     names = known_names(res.settings.keyring, recipient.contact_id, recipient.name_sealed)
     gate = SubjectGate.of(request)
     await gate.enforce(res.db, res.settings.subject_mode, message.subject, key.organization_id,
@@ -65,23 +71,19 @@ async def create_message(request: Request) -> Response:
     if message.verification is not None:
         # scrypt is deliberately slow: keep it off the event loop.
         verification = await asyncio.to_thread(hash_answer, message.verification)
-    message_id = await outbox.insert(res.db, res.settings, outbox.Outgoing(
+    message_id = await batches.insert(outbox.row_of(res.settings.keyring, outbox.Outgoing(
         api_key_id=key.id, purpose=message.purpose, subject=message.subject,
         recipient=message.to, content=message.content, verification_hash=verification,
         verification_hint=message.verification_hint,
         verification_format=message.verification_format if verification is not None else None,
-        idempotency_key=idempotency_key,
-        request_digest=digest if idempotency_key is not None else None,
-        recipient_index=index, send_at=send_at,
-    ))
+        idempotency_key=idempotency_key, request_digest=digest, recipient_index=index,
+        send_at=send_at,
+    )))
     if message_id is None:  # a concurrent request with the same key won the insert
-        replay = await _replay(res, key.id, idempotency_key, digest)
-        assert replay is not None
-        return replay
-    # No job deferred to a scheduled message's time: `worker --burst` would wait for it, up to
-    # the horizon. The worker's sweep, every 5 s, starts a delivery run once the message is due.
-    if send_at is None:
-        await res.nudger.nudge()
+        assert digest is not None
+        existing = await res.db.fetchrow(QUERIES.find_idempotent_message, key.id,
+                                         idempotency_key)
+        return _replay(existing["id"], existing["request_digest"], existing["send_at"], digest)
     return _accepted(message_id, scheduled=send_at is not None, replayed=False)
 
 
@@ -123,18 +125,14 @@ async def _require_consent(
     )
 
 
-async def _replay(
-    res: Resources, api_key_id: uuid.UUID, idempotency_key: str | None, digest: bytes
-) -> Response | None:
-    existing = await res.db.fetchrow(QUERIES.find_idempotent_message, api_key_id, idempotency_key)
-    if existing is None:
-        return None
-    if not hmac.compare_digest(existing["request_digest"], digest):
+def _replay(message_id: uuid.UUID, stored_digest: bytes, send_at: dt.datetime | None,
+            digest: bytes) -> Response:
+    if not hmac.compare_digest(stored_digest, digest):
         raise Problem(
             422, "idempotency-key-reused", "Idempotency-Key already used",
             "This Idempotency-Key was used with a different request body",
         )
-    return _accepted(existing["id"], scheduled=existing["send_at"] is not None, replayed=True)
+    return _accepted(message_id, scheduled=send_at is not None, replayed=True)
 
 
 def _accepted(message_id: uuid.UUID, *, scheduled: bool, replayed: bool) -> Response:

@@ -74,15 +74,21 @@ LEFT JOIN contacts c ON c.email_index = m.recipient_index
 WHERE m.unsubscribe_hash = $1
    OR (m.id = $2 AND m.unsubscribe_hash IS NULL AND m.campaign_id IS NOT NULL);
 
--- name: recipient-state
--- Everything acceptance needs about one address in one round trip: the contact's sealed name,
--- whether the address is suppressed, and its consent ledger in the order written.
-SELECT c.id AS contact_id, c.name_sealed,
-       EXISTS (SELECT 1 FROM suppressions s WHERE s.email_index = $1) AS suppressed,
+-- name: recipient-states
+-- Everything acceptance needs about each of a batch of addresses ($1), in one round trip: the
+-- contact's sealed name, whether the address is suppressed, and its consent ledger in the order
+-- written; and the message the sending key ($2) already accepted under the request's
+-- Idempotency-Key ($3), if any (NULL: none looked for). One row per address, in their order.
+SELECT w.n, c.id AS contact_id, c.name_sealed,
+       EXISTS (SELECT 1 FROM suppressions s WHERE s.email_index = w.email_index) AS suppressed,
        l.purposes, l.actions, l.sources, l.ats, l.authorization_ids, l.expires_ats,
-       l.ends_on_events
-FROM (SELECT 1) AS one
-LEFT JOIN contacts c ON c.email_index = $1
+       l.ends_on_events,
+       i.id AS idempotent_id, i.request_digest AS idempotent_digest,
+       i.send_at AS idempotent_send_at
+FROM unnest($1::bytea[], $2::uuid[], $3::text[]) WITH ORDINALITY
+    AS w(email_index, api_key_id, idempotency_key, n)
+LEFT JOIN contacts c ON c.email_index = w.email_index
+LEFT JOIN messages i ON i.api_key_id = w.api_key_id AND i.idempotency_key = w.idempotency_key
 LEFT JOIN LATERAL (
     SELECT array_agg(e.purpose ORDER BY e.id) AS purposes,
            array_agg(e.action ORDER BY e.id) AS actions,
@@ -93,7 +99,8 @@ LEFT JOIN LATERAL (
            array_agg(a.ends_on_event ORDER BY e.id) AS ends_on_events
     FROM consent_events e LEFT JOIN marketing_authorizations a ON a.id = e.authorization_id
     WHERE e.contact_id = c.id
-) l ON true;
+) l ON true
+ORDER BY w.n;
 
 -- name: lock-contact
 -- Serialises one contact's preference-centre posts. NO KEY: ledger inserts (their foreign key's

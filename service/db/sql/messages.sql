@@ -1,18 +1,30 @@
--- name: insert-message
--- The outbox write: the message and its first event in one statement. A repeated idempotency key
--- inserts nothing and returns no row, and the caller then reads the original. A scheduled
--- message ($18) waits for its send_at, and its retry and portal times run from then.
-WITH m AS (
+-- name: insert-messages
+-- The outbox write: a batch of messages (one array per column, an element per message; group
+-- commit) and their first events in one statement. A repeated idempotency key inserts nothing
+-- and returns no id, and its caller then reads the original. A scheduled message (send_at set)
+-- waits for its send_at, and its retry ($20) and portal ($21) times run from then.
+WITH r AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bytea[],
+                         $6::bytea[], $7::bytea[], $8::bytea[], $9::bytea[], $10::text[],
+                         $11::bytea[], $12::bytea[], $13::text[], $14::bytea[], $15::bytea[],
+                         $16::timestamptz[], $17::bytea[], $18::text[])
+        AS r(id, api_key_id, purpose, subject, recipient_sealed, token_sealed, token_hash,
+             content_sealed, verification_hash, idempotency_key, request_digest, recipient_index,
+             kind, unsubscribe_sealed, unsubscribe_hash, send_at, verification_hint_sealed,
+             verification_format)
+), m AS (
     INSERT INTO messages (id, api_key_id, purpose, status, subject, recipient_sealed, token_sealed,
                           token_hash, content_sealed, verification_hash, give_up_at, expires_at,
                           idempotency_key, request_digest, recipient_index, kind,
                           unsubscribe_sealed, unsubscribe_hash, send_at, next_attempt_at,
                           verification_hint_sealed, verification_format)
-    VALUES ($1, $2, $3, CASE WHEN $18::timestamptz IS NULL THEN 'queued' ELSE 'scheduled' END,
-            $4, $5, $6, $7, $8, $9,
-            coalesce($18, now()) + make_interval(secs => $10),
-            coalesce($18, now()) + make_interval(secs => $11), $12, $13,
-            $14, $15, $16, $17, $18, coalesce($18, now()), $19, $20)
+    SELECT id, api_key_id, purpose, CASE WHEN send_at IS NULL THEN 'queued' ELSE 'scheduled' END,
+           subject, recipient_sealed, token_sealed, token_hash, content_sealed, verification_hash,
+           coalesce(send_at, now()) + make_interval(secs => $19),
+           coalesce(send_at, now()) + make_interval(secs => $20), idempotency_key,
+           request_digest, recipient_index, kind, unsubscribe_sealed, unsubscribe_hash, send_at,
+           coalesce(send_at, now()), verification_hint_sealed, verification_format
+    FROM r
     ON CONFLICT (api_key_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id, status
 )
