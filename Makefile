@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-install lint audit-deps bench services clean
+.PHONY: dev test test-install lint audit-deps bench bench-accept services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ audit-deps: $(STAMP)
 
 bench: $(STAMP) services
 	$(PY) bench/delivery_throughput.py
+
+# POST /v1/messages against a bare Starlette + asyncpg INSERT, both driven by wrk (Debian's
+# package) in alternating rounds; e.g. ARGS='--while-delivering' or ARGS='--workers 2'.
+bench-accept: $(STAMP) services
+	$(PY) bench/accept.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .dev

@@ -1,0 +1,69 @@
+-- wrk's load for bench/accept.py: a reminder per request, each with its own recipient and
+-- Idempotency-Key (the run's tag, wrk's thread number and a per-thread counter), so that no
+-- request is a replay and no recipient repeats. Settings come from the environment, which both
+-- wrk's main Lua state and its threads' states can read:
+--   WRK_TAG   unique per run (rows of earlier runs never collide)
+--   WRK_KEY   the sender API key (the bare app ignores it)
+--   WRK_IDS   a file that receives the id of every 202, one per line, for the row check
+-- done() prints one line, "wrk-result {json}", with the counts and latency percentiles (µs).
+
+local threads = {}
+
+function setup(thread)
+   threads[#threads + 1] = thread
+   thread:set("number", #threads)
+end
+
+function init(args)
+   tag = os.getenv("WRK_TAG") .. "-" .. number
+   headers = {
+      ["Authorization"] = "Bearer " .. os.getenv("WRK_KEY"),
+      ["Content-Type"] = "application/json",
+   }
+   sent = 0
+   ids = {}
+   statuses = {}
+end
+
+function request()
+   sent = sent + 1
+   local unique = tag .. "-" .. sent
+   headers["Idempotency-Key"] = unique
+   local body = '{"to": "p' .. unique .. '@example.org", "purpose": "treatment", '
+      .. '"subject": "Upcoming Appointment Reminder", '
+      .. '"content": "Dr. Rivera, Tue 10:30, visit ' .. unique .. '. Bring your medication list."}'
+   return wrk.format("POST", "/v1/messages", headers, body)
+end
+
+function response(status, _, body)
+   statuses[status] = (statuses[status] or 0) + 1
+   if status == 202 then
+      ids[#ids + 1] = string.match(body, '"id":%s*"([%x%-]+)"')
+   end
+end
+
+function done(summary, latency, _)
+   local out = assert(io.open(os.getenv("WRK_IDS"), "w"))
+   local by_status = {}
+   for _, thread in ipairs(threads) do
+      for _, id in ipairs(thread:get("ids")) do
+         out:write(id, "\n")
+      end
+      for status, n in pairs(thread:get("statuses")) do
+         by_status[status] = (by_status[status] or 0) + n
+      end
+   end
+   out:close()
+   local counts = {}
+   for status, n in pairs(by_status) do
+      counts[#counts + 1] = string.format('"%d": %d', status, n)
+   end
+   local e = summary.errors
+   print(string.format(
+      'wrk-result {"requests": %d, "duration_us": %d, "statuses": {%s}, '
+         .. '"errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, '
+         .. '"p50_us": %d, "p99_us": %d, "max_us": %d}',
+      summary.requests, summary.duration, table.concat(counts, ", "),
+      e.connect, e.read, e.write, e.timeout,
+      latency:percentile(50), latency:percentile(99), latency.max))
+end
