@@ -34,16 +34,17 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.delivery_throughput import free_port, fresh_database, raw_ceiling  # noqa: E402
+from bench.delivery_throughput import (  # noqa: E402
+    cpu_seconds,
+    free_port,
+    fresh_database,
+    raw_ceiling,
+)
 from service.access import create_api_key  # noqa: E402
 from service.core.addresses import email_index  # noqa: E402
-from service.core.config import parse_master_keys  # noqa: E402
+from service.core.config import Settings, parse_master_keys  # noqa: E402
+from service.delivery.sender import composer_for  # noqa: E402
 from service.devtools.certs import CertFiles, make_test_pki  # noqa: E402
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -116,7 +117,7 @@ async def main() -> None:
 
 async def run(args: argparse.Namespace, n: int, workdir: Path, certs: CertFiles,
               smtp_port: int, api_port: int) -> None:
-    dsn = await fresh_database()
+    dsn = await fresh_database("hipaa_mail_bench_campaign")
     master_keys = "b1:" + base64.b64encode(os.urandom(32)).decode()
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     assert pool is not None
@@ -192,7 +193,8 @@ async def run(args: argparse.Namespace, n: int, workdir: Path, certs: CertFiles,
         if not args.no_deliver:
             # The same shape as the campaign's mail: its subject and one-click unsubscribe.
             raw = await raw_ceiling(
-                n, args.connections, smtp_port, certs.ca_cert, subject="Our Spring Newsletter",
+                n, args.connections, smtp_port, certs.ca_cert,
+                composer_for(Settings.from_env(env)), subject="Our Spring Newsletter",
                 extra_headers={"List-Unsubscribe": f"<https://portal.test/u/{'x' * 43}>",
                                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
             print(f"bare aiosmtplib ceiling: {raw:,.0f} msg/s; ratio {service_rate / raw:.2f}")

@@ -2,7 +2,10 @@
 
 Both sides push N messages over the same number of TLS connections to the same STARTTLS sink
 (its own process). The service side is measured from the first API request to the last relay
-250 (seen as the last row turning `sent`), with the real API and worker processes.
+250 (seen as the last row turning `sent`), with the real API and worker processes; then again
+with the worker paused while the API accepts, timed from its resumption (delivery alone: the
+worker's own rate, which the API's accept rate does not cap), and with the worker's CPU per
+message.
 
     python bench/delivery_throughput.py [--messages 3000] [--connections 4] [--rounds 3]
 """
@@ -12,11 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiosmtplib
@@ -28,12 +33,17 @@ sys.path.insert(0, str(ROOT))
 
 from bench.http_load import post_many  # noqa: E402
 from service.access import create_api_key  # noqa: E402
+from service.core.config import Settings  # noqa: E402
 from service.db.migrations import migrate  # noqa: E402
 from service.delivery.compose import Composer  # noqa: E402
+from service.delivery.sender import composer_for  # noqa: E402
 from service.delivery.smtp import tls_context  # noqa: E402
 from service.devtools.certs import make_test_pki  # noqa: E402
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+_EMPTY = "TRUNCATE messages, message_events, inbound_reports, audit_log"
+# Longer than a delivery run takes to audit its last sends and end.
+QUIET_SECONDS = 1.5
 BENCH_DB = "hipaa_mail_bench"
 
 
@@ -45,12 +55,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def raw_ceiling(n: int, connections: int, port: int, ca: Path,
+async def raw_ceiling(n: int, connections: int, port: int, ca: Path, composer: Composer,
                       subject: str = "Upcoming Appointment Reminder",
                       extra_headers: dict[str, str] | None = None) -> float:
-    """Prebuilt messages of the service's own shape (``subject``, ``extra_headers``), pushed by
-    bare aiosmtplib over ``connections`` TLS sessions."""
-    composer = Composer("no-reply@clinic.test", "Clinic")
+    """Prebuilt messages of the service's own shape (its ``composer``, ``subject``,
+    ``extra_headers``), pushed by bare aiosmtplib over ``connections`` TLS sessions."""
     messages = [
         composer.render(
             recipient=f"p{i}@example.org",
@@ -76,19 +85,39 @@ async def raw_ceiling(n: int, connections: int, port: int, ca: Path,
     return n / (time.perf_counter() - started)
 
 
-async def fresh_database() -> str:
+async def fresh_database(name: str = BENCH_DB) -> str:
+    """A new, migrated database ``name``; each bench has its own, so they may run side by side."""
     admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + BENCH_DB
+    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
     await migrate(dsn)
     return dsn
 
 
-async def service_rate(n: int, api_port: int, dsn: str, key: str) -> float:
-    db = await asyncpg.connect(dsn)
-    await db.execute("TRUNCATE messages, message_events, inbound_reports, audit_log")
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    end_to_end: float  # msg/s, first request to last 250, API and worker side by side
+    delivery: float  # msg/s, worker resumed to last 250, every message already accepted
+    cpu_us: float  # the worker's CPU per message delivered alone
+
+
+async def _all_sent(db: asyncpg.Connection, n: int, started: float) -> float:
+    while await db.fetchval("SELECT count(*) FROM messages WHERE status = 'sent'") < n:
+        if time.perf_counter() - started > 600:
+            raise TimeoutError("service did not deliver in time")
+        await asyncio.sleep(0.02)
+    return time.perf_counter() - started
+
+
+async def _accept(n: int, api_port: int, key: str) -> float:
     bodies = [
         {"to": f"p{i}@example.org", "purpose": "treatment",
          "subject": "Upcoming Appointment Reminder", "content": f"Appointment details {i}"}
@@ -97,17 +126,36 @@ async def service_rate(n: int, api_port: int, dsn: str, key: str) -> float:
     started = time.perf_counter()
     statuses = await post_many("127.0.0.1", api_port, "/v1/messages",
                                {"Authorization": f"Bearer {key}"}, bodies, connections=16)
-    accepted = time.perf_counter() - started
     assert set(statuses) == {202}, set(statuses)
-    while await db.fetchval("SELECT count(*) FROM messages WHERE status = 'sent'") < n:
-        if time.perf_counter() - started > 600:
-            raise TimeoutError("service did not deliver in time")
-        await asyncio.sleep(0.05)
-    elapsed = time.perf_counter() - started
+    return started
+
+
+async def service_rate(n: int, api_port: int, dsn: str, key: str, worker: int) -> Round:
+    """Two sends of ``n``: end to end (accepting while delivering), then delivery alone: the
+    worker is stopped (SIGSTOP) while the API accepts, and timed from SIGCONT, so the figure is
+    the worker's own, not the API's accept rate."""
+    db = await asyncpg.connect(dsn)
+    await db.execute(_EMPTY)
+    started = await _accept(n, api_port, key)
+    accepted = time.perf_counter() - started
+    elapsed = await _all_sent(db, n, started)
+    # Emptied while the worker runs (TRUNCATE waits for every open transaction), and stopped
+    # once its run has audited and ended, so that it holds no transaction while stopped.
+    await db.execute(_EMPTY)
+    await asyncio.sleep(QUIET_SECONDS)
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        await _accept(n, api_port, key)
+    finally:
+        cpu = cpu_seconds(worker)
+        os.kill(worker, signal.SIGCONT)
+    alone = await _all_sent(db, n, time.perf_counter())
+    cpu = cpu_seconds(worker) - cpu
     await db.close()
     print(f"  service: accepted {n} in {accepted:.2f}s ({n / accepted:.0f}/s), "
-          f"all sent after {elapsed:.2f}s", flush=True)
-    return n / elapsed
+          f"all sent after {elapsed:.2f}s; delivery alone {alone:.2f}s; "
+          f"worker CPU {cpu / n * 1e6:.0f} µs/message", flush=True)
+    return Round(n / elapsed, n / alone, cpu / n * 1e6)
 
 
 async def main() -> None:
@@ -143,6 +191,8 @@ async def main() -> None:
         "LOG_LEVEL": "WARNING",
         "MAIL_FROM": "no-reply@clinic.test",
     }
+    # The ceiling's messages come from the worker's own renderer and settings.
+    composer = composer_for(Settings.from_env(env))
     api = subprocess.Popen(
         [sys.executable, "-m", "service", "api", "--port", str(api_port)], env=env, cwd=workdir
     )
@@ -156,23 +206,31 @@ async def main() -> None:
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.1)
-        raw, svc = [], []
+        raw: list[float] = []
+        rounds: list[Round] = []
         for round_no in range(1, args.rounds + 1):
-            raw.append(await raw_ceiling(args.messages, args.connections, smtp_port, certs.ca_cert))
-            print(f"round {round_no}: raw {raw[-1]:.0f}/s", flush=True)
-            svc.append(await service_rate(args.messages, api_port, dsn, key))
-            print(
-                f"round {round_no}: service {svc[-1]:.0f}/s  ratio {svc[-1] / raw[-1]:.2f}",
-                flush=True,
-            )
-        raw_m, svc_m = statistics.median(raw), statistics.median(svc)
+            raw.append(await raw_ceiling(args.messages, args.connections, smtp_port, certs.ca_cert,
+                                         composer))
+            rounds.append(await service_rate(args.messages, api_port, dsn, key, worker.pid))
+            r = rounds[-1]
+            print(f"round {round_no}: raw {raw[-1]:.0f}/s; end to end {r.end_to_end:.0f}/s "
+                  f"(ratio {r.end_to_end / raw[-1]:.2f}); delivery alone {r.delivery:.0f}/s "
+                  f"(ratio {r.delivery / raw[-1]:.2f})", flush=True)
+        raw_m = statistics.median(raw)
+        e2e_m = statistics.median(r.end_to_end for r in rounds)
+        alone_m = statistics.median(r.delivery for r in rounds)
         print(
             f"\n{args.messages} messages over {args.connections} TLS connections, "
-            f"{args.rounds} rounds (medians)"
+            f"{args.rounds} rounds (medians; ratios are medians of each round's own ratio)"
         )
         print(f"  bare aiosmtplib ceiling: {raw_m:8.0f} msg/s")
-        print(f"  service end to end:      {svc_m:8.0f} msg/s")
-        print(f"  ratio:                   {svc_m / raw_m:8.2f}")
+        pairs = list(zip(rounds, raw, strict=True))
+        print(f"  service end to end:      {e2e_m:8.0f} msg/s   ratio "
+              f"{statistics.median(r.end_to_end / c for r, c in pairs):.2f}")
+        print(f"  worker delivery alone:   {alone_m:8.0f} msg/s   ratio "
+              f"{statistics.median(r.delivery / c for r, c in pairs):.2f}")
+        print(f"  worker CPU:              "
+              f"{statistics.median(r.cpu_us for r in rounds):8.0f} µs/message")
     finally:
         for proc in (api, worker, sink):
             proc.terminate()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,8 +41,13 @@ class HeaderInjection(ValueError):
     pass
 
 
+# C0 controls and DEL. A compiled search, not a loop over characters: it runs on every header
+# and link of every email, and was a tenth of the worker's time as a generator.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _clean(value: str) -> str:
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL.search(value):
         raise HeaderInjection("header values may not contain control characters")
     return value
 

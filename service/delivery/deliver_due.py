@@ -79,7 +79,8 @@ class Deliveries:
 async def deliver_due(sender: Sender, deadline: float) -> tuple[int, bool]:
     """Sends until nothing is due or ``deadline`` (monotonic) passes; returns the number sent
     and whether work was left when time ran out."""
-    async with Lease(sender.db).renewing() as lease, Recorder(sender.db).running() as recorder:
+    recorder = Recorder(sender.db, sender.settings.smtp_pool_size)
+    async with Lease(sender.db).renewing() as lease, recorder.running():
         return await _Run(sender, lease, recorder).until(deadline)
 
 
@@ -185,7 +186,11 @@ class _Run:
             if taken is not None and self.feed.empty():
                 await self._record_alone(me, taken)
                 taken = None
-            item = await self.feed.get()
+            if self.feed.empty():
+                with recorder.idle():
+                    item = await self.feed.get()
+            else:
+                item = self.feed.get_nowait()
             if self.feed.qsize() <= self.low_water:
                 self.hungry.set()
             if item is None:
