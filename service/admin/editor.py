@@ -20,10 +20,16 @@ from starlette.responses import RedirectResponse, Response
 from service.access import Role
 from service.admin import editor_pages
 from service.admin.editor_pages import Checked
-from service.admin.guard import SignedIn, same_origin, signed_in, staff_form, to_sign_in
+from service.admin.guard import (
+    SignedIn,
+    check_csrf,
+    same_origin,
+    signed_in,
+    staff_form,
+    to_sign_in,
+)
 from service.admin.layout import respond
 from service.admin.multipart import file_chunks
-from service.admin.sessions import csrf_ok
 from service.campaigns import actions, parse_campaign, visible_campaign
 from service.core import paths
 from service.core.fields import path_id
@@ -120,7 +126,7 @@ async def create(request: Request) -> Response:
 
 async def draft_page(who: SignedIn, campaign: Any, notice: str | None = None) -> Response:
     """A draft's page: its settings, the audience upload, the preview link and sending."""
-    staged = (await actions.progress_of(who.res, campaign)).staged
+    staged = await actions.staged(who.res, campaign)
     return respond(editor_pages.draft(who.res.settings.clinic, who.staff, campaign, staged,
                                       notice))
 
@@ -151,25 +157,20 @@ async def upload_audience(request: Request) -> Response:
         return refusal
     res = who.res
     same_origin(request)
-
-    def check(fields: dict[str, str]) -> None:
-        if not csrf_ok(res.settings.keyring, who.token, fields.get("csrf", "")):
-            raise Problem(403, "csrf", "The form was not from this session")
-
-    chunks = file_chunks(request, res.settings.audience_max_bytes,
-                         "audience", check)
+    chunks = file_chunks(request, res.settings.audience_max_bytes, "audience",
+                         lambda fields: check_csrf(who, fields))
     try:
         report = await actions.stage_audience(res, who.key, campaign, chunks, None)
     except Problem as problem:
         if problem.status in (403, 409):
             raise
-        staged = (await actions.progress_of(res, campaign)).staged
+        staged = await actions.staged(res, campaign)
         error = f"Nothing was added. {problem.title}: {problem.detail}"
         if line := problem.extra.get("line"):
             error += f" (line {line})"
         return respond(editor_pages.draft(res.settings.clinic, who.staff, campaign, staged,
                                           error=error), problem.status)
-    staged = (await actions.progress_of(res, campaign)).staged
+    staged = await actions.staged(res, campaign)
     return respond(editor_pages.draft(res.settings.clinic, who.staff, campaign, staged,
                                       "The file was read.", report))
 
@@ -192,7 +193,7 @@ async def send(request: Request) -> Response:
     form = await staff_form(request, who)
     if (refusal := _not_draft(who, campaign)) or (refusal := _marketing_off(who)):
         return refusal
-    staged = (await actions.progress_of(who.res, campaign)).staged
+    staged = await actions.staged(who.res, campaign)
     if form.get("confirm") != "yes" or staged == 0:
         return respond(editor_pages.confirm_send(who.res.settings.clinic, who.staff, campaign,
                                                  staged))

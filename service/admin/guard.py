@@ -51,10 +51,14 @@ async def signed_in(request: Request, *roles: Role) -> SignedIn | None:
     return SignedIn(res, key, token, Staff(key.name, key.role, csrf))
 
 
+def check_csrf(who: SignedIn, fields: dict[str, str]) -> None:
+    if not sessions.csrf_ok(who.res.settings.keyring, who.token, fields.get("csrf", "")):
+        raise Problem(403, "csrf", "The form was not from this session")
+
+
 async def staff_form(request: Request, who: SignedIn, limit: int = _FORM_LIMIT) -> dict[str, str]:
     """The posted form of a signed-in page, once its origin and CSRF token are checked."""
     same_origin(request)
     form = await read_form(request, limit)
-    if not sessions.csrf_ok(who.res.settings.keyring, who.token, form.get("csrf", "")):
-        raise Problem(403, "csrf", "The form was not from this session")
+    check_csrf(who, form)
     return form

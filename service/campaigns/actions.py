@@ -154,11 +154,17 @@ CANCEL = Transition("cancel", QUERIES.cancel_campaign,
                     QUERIES.cancel_campaign_messages)
 
 
+async def staged(res: Resources, campaign: Any) -> int:
+    """How many distinct valid addresses its audience holds (before consent is checked)."""
+    size: int = await res.db.fetchval(QUERIES.audience_size, campaign["id"])
+    return size
+
+
 async def progress_of(res: Resources, campaign: Any) -> Progress:
     """Counts and ETA; of ``campaign`` only its id and status are read (a listing's row will
     do)."""
     campaign_id = campaign["id"]
-    staged = await res.db.fetchval(QUERIES.audience_size, campaign_id)
+    audience = await staged(res, campaign)
     by_status = {r["status"]: r["n"] for r in
                  await res.db.fetch(QUERIES.campaign_progress, campaign_id)}
     recent = await res.db.fetchval(QUERIES.campaign_recent_sends, campaign_id)
@@ -166,5 +172,5 @@ async def progress_of(res: Resources, campaign: Any) -> Progress:
     plan = await res.db.fetchrow(QUERIES.campaign_pace, campaign_id)
     pace = Pace(plan["rate_per_second"], res.settings.smtp_max_rate, plan["start_in"],
                 plan["last_due_in"])
-    return progress(staged, excluded, by_status, recent, pace,
+    return progress(audience, excluded, by_status, recent, pace,
                     active=campaign["status"] in ("staging", "sending"))
