@@ -21,20 +21,20 @@ class CampaignLook:
     def tracked_links(
         self, base_url: str, keyring: Keyring, campaign_id: uuid.UUID | None,
         placeholder: str | None = None,
-    ) -> tuple[list[tuple[str, str]], str | None]:
-        """The links as (destination, URL) and the pixel URL for one email. With tracking, every
+    ) -> tuple[list[str], str | None]:
+        """The URLs the links follow, and the pixel URL, for one email. With tracking, every
         token of the email shares one fresh nonce, so a reader who opens and clicks twice counts
         once in each unique figure; without it, links are given as they are. A preview passes a
         ``placeholder`` for every token: a real one would count its opens and clicks."""
         if not self.tracking or campaign_id is None:
-            return [(link, link) for link in self.links], None
+            return list(self.links), None
         nonce = engagement.new_nonce()
 
         def token(target: int | None) -> str:
             return placeholder or engagement.mint(keyring, campaign_id, target, nonce)
 
-        links = [(link, paths.link(base_url, paths.TRACK_CLICK, token(index)))
-                 for index, link in enumerate(self.links)]
+        links = [paths.link(base_url, paths.TRACK_CLICK, token(index))
+                 for index in range(len(self.links))]
         return links, paths.link(base_url, paths.TRACK_OPEN, token(None))
 
 

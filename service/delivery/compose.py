@@ -92,11 +92,11 @@ class Composer:
     def render(
         self, *, recipient: str, subject: str, link_url: str, kind: str = "secure_message",
         teaser: str | None = None, extra_headers: dict[str, str] | None = None,
-        links: Sequence[tuple[str, str]] = (), pixel_url: str | None = None,
+        links: Sequence[str] = (), pixel_url: str | None = None,
         message_id: str | None = None,
     ) -> Envelope:
-        """``links`` are a campaign's registered links as (destination, URL to follow): only the
-        URL followed is shown, since with tracking the destination is not where the link goes.
+        """``links`` are the URLs a campaign's links follow (with tracking, the click redirect,
+        not the destination: only what is followed is ever shown).
         ``pixel_url`` is its open pixel when the campaign counts opens. ``message_id`` is the
         Message-ID's left part, the same for every send of one message (random if not given)."""
         boundary = "=_" + secrets.token_hex(16)
@@ -125,8 +125,8 @@ class Composer:
         if teaser:
             # A campaign's short non-PHI line, checked by the subject policy when created.
             body.insert(1, teaser)
-        body += [Link(words, _clean(url)) for words, (_, url) in zip(
-            _link_words(len(links)), links, strict=True)]
+        body += [Link(words, _clean(url))
+                 for words, url in zip(_link_words(len(links)), links, strict=True)]
         pixel = "" if pixel_url is None else (
             f'<img src="{html.escape(_clean(pixel_url), quote=True)}" width="1" height="1" '
             'alt="">')

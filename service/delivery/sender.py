@@ -49,7 +49,7 @@ def composer_for(settings: Settings) -> Composer:
 
 def render_email(
     composer: Composer, base_url: str, *, recipient: str, subject: str, kind: str,
-    teaser: str | None, tracked: tuple[list[tuple[str, str]], str | None], token: str,
+    teaser: str | None, tracked: tuple[list[str], str | None], token: str,
     unsubscribe: str | None, message_id: str | None = None,
 ) -> Envelope:
     """One message's email from its tokens (portal or confirmation, and unsubscribe when it is
