@@ -1,19 +1,23 @@
 """End-to-end reminders per second against the bare aiosmtplib ceiling, in one run.
 
-Both sides push N messages over the same number of TLS connections to the same STARTTLS sink
-(its own process). The service side is measured from the first API request to the last relay
+Both sides push N messages over the same number of TLS connections to the same STARTTLS relay:
+a private Postfix instance (``postfix_relay.py``; it queues each message, then discards it) when
+Debian's postfix is installed, else, or with ``--relay sink``, an aiosmtpd sink in its own
+process. The service side is measured from the first API request to the last relay
 250 (seen as the last row turning `sent`), with the real API and worker processes; then again
 with the worker paused while the API accepts, timed from its resumption (delivery alone: the
 worker's own rate, which the API's accept rate does not cap), and with the worker's CPU per
 message.
 
     python bench/delivery_throughput.py [--messages 3000] [--connections 4] [--rounds 3]
+                                        [--relay postfix|sink]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import statistics
@@ -21,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import postfix_relay  # noqa: E402
 from bench.http_load import post_many  # noqa: E402
 from service.access import create_api_key  # noqa: E402
 from service.core.config import Settings  # noqa: E402
@@ -38,7 +44,7 @@ from service.db.migrations import migrate  # noqa: E402
 from service.delivery.compose import Composer  # noqa: E402
 from service.delivery.sender import composer_for  # noqa: E402
 from service.delivery.smtp import tls_context  # noqa: E402
-from service.devtools.certs import make_test_pki  # noqa: E402
+from service.devtools.certs import CertFiles, make_test_pki  # noqa: E402
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 _EMPTY = "TRUNCATE messages, message_events, inbound_reports, audit_log"
@@ -163,17 +169,37 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--relay", choices=("postfix", "sink"),
+                        default="postfix" if postfix_relay.available() else "sink")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="hipaa-bench-"))
     certs = make_test_pki(workdir / "pki")
-    smtp_port, api_port = free_port(), free_port()
-    sink = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench/relay_sink.py"), str(smtp_port), str(workdir / "pki")],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
+    smtp_port = free_port()
+    with contextlib.ExitStack() as stack:
+        if args.relay == "postfix":
+            stack.enter_context(postfix_relay.postfix_relay(smtp_port, certs))
+        else:
+            stack.enter_context(relay_sink(smtp_port, workdir / "pki"))
+        print(f"relay: {args.relay} on 127.0.0.1:{smtp_port}", flush=True)
+        await run(args, certs, smtp_port)
+
+
+@contextlib.contextmanager
+def relay_sink(port: int, cert_dir: Path) -> Iterator[None]:
+    sink = subprocess.Popen([sys.executable, str(ROOT / "bench/relay_sink.py"), str(port),
+                             str(cert_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        sink.terminate()
+        sink.wait(timeout=30)
+
+
+async def run(args: argparse.Namespace, certs: CertFiles, smtp_port: int) -> None:
+    api_port = free_port()
+    workdir = certs.ca_cert.parent.parent
     dsn = await fresh_database()
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     assert pool is not None
@@ -232,9 +258,9 @@ async def main() -> None:
         print(f"  worker CPU:              "
               f"{statistics.median(r.cpu_us for r in rounds):8.0f} µs/message")
     finally:
-        for proc in (api, worker, sink):
+        for proc in (api, worker):
             proc.terminate()
-        for proc in (api, worker, sink):
+        for proc in (api, worker):
             proc.wait(timeout=30)
 
 

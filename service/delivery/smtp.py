@@ -18,16 +18,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aiosmtplib
-from aiosmtplib import SMTPStatus
 
+from service.delivery import wire
 from service.delivery.compose import Envelope
 from service.delivery.retry import ErrorClass, Failure, Phase, classify_reply
 
 _TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
-
-
-# A line of content that starts with a dot, which SMTP's end mark would misread (RFC 5321 4.5.2).
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 # An ASCII mailbox that cannot break out of its angle brackets or the command line.
 _MAILBOX = re.compile(r"[!-;=?-~]+@[!-;=?-~]+")
@@ -71,8 +67,13 @@ class TransportEvidence:
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    client: aiosmtplib.SMTP
+    """A proven TLS session, its transport handed from aiosmtplib to ``wire.Wire``, with what
+    its relay offered inside TLS."""
+
+    wire: wire.Wire
     evidence: TransportEvidence
+    size: bool
+    requiretls: bool
 
 
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
@@ -114,13 +115,19 @@ async def open_connection(config: RelayConfig, context: ssl.SSLContext) -> Sessi
             await client.ehlo()
         if config.username and config.password:
             await client.login(config.username, config.password)
+        transport = client.transport
+        if transport is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
     except DeliveryError:
         client.close()
         raise
     except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:
         client.close()
         raise DeliveryError(classify_connect_error(exc, phase)) from None
-    return Session(client, evidence)
+    return Session(
+        wire.Wire(transport, config.timeout, client.supports_extension("pipelining")),
+        evidence, client.supports_extension("size"), client.supports_extension("requiretls"),
+    )
 
 
 def _evidence(client: aiosmtplib.SMTP, host: str) -> TransportEvidence:
@@ -174,18 +181,17 @@ class SmtpPool:
         async with self._slots:
             for fresh in (False, True):
                 async with self._session(fresh) as session:
-                    client = session.client
                     try:
-                        await _transaction(client, envelope, self._config.requiretls,
+                        await _transaction(session, envelope, self._config.requiretls,
                                            before_data)
                         return session.evidence
                     except aiosmtplib.SMTPResponseException as exc:
-                        await _reset(client)
+                        await _reset(session)
                         failure = classify_reply(exc.code, exc.message, Phase.IN_TLS)
                         raise DeliveryError(failure) from None
                     except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError,
                             OSError):
-                        client.close()
+                        session.wire.close()
                         if fresh:
                             raise DeliveryError(Failure(ErrorClass.NETWORK)) from None
             raise AssertionError("unreachable")
@@ -195,7 +201,7 @@ class SmtpPool:
         session = None
         while not fresh and self._idle:
             candidate = self._idle.pop()
-            if candidate.client.is_connected:
+            if candidate.wire.connected:
                 session = candidate
                 break
         if session is None:
@@ -213,17 +219,18 @@ class SmtpPool:
             raise
         finally:
             if not clean:
-                session.client.close()
-            elif session.client.is_connected:
+                session.wire.close()
+            elif session.wire.connected:
                 self._idle.append(session)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         for session in idle:
             try:
-                await session.client.quit()
+                await wire.command(session.wire, b"QUIT")
             except (aiosmtplib.SMTPException, OSError):
-                session.client.close()
+                pass  # closed below all the same
+            session.wire.close()
 
 
 def _mailbox(address: str) -> bytes:
@@ -232,47 +239,25 @@ def _mailbox(address: str) -> bytes:
     return b"<" + address.encode("ascii") + b">"
 
 
-async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope, requiretls: str,
+async def _transaction(session: Session, envelope: Envelope, requiretls: str,
                        before_data: Awaitable[None] | None) -> None:
-    """MAIL, RCPT and DATA for one recipient. ``sendmail`` would parse each address four times
-    (an eighth of the worker's time at volume) and scan the whole message once more for SIZE:
-    our addresses are already checked plain ASCII ones (core/addresses.py), and the composer
-    writes CRLF lines, so the message's length is its size. DATA's content is written here
-    rather than by ``SMTP.data()``, so that ``before_data`` can sit between the relay's 354 and
-    the content (and the content is not scanned again for line endings)."""
-    options = [b"SIZE=%d" % len(envelope.data)] if client.supports_extension("size") else []
+    """One recipient's transaction (``wire.transaction``). ``sendmail`` would parse each address
+    four times (an eighth of the worker's time at volume) and scan the whole message once more
+    for SIZE: our addresses are already checked plain ASCII ones (core/addresses.py), and the
+    composer writes CRLF lines, so the message's length is its size."""
+    options = b" SIZE=%d" % len(envelope.data) if session.size else b""
     # RFC 8689: asks every later hop to use verified TLS too, or to bounce rather than relay in
     # the clear. Offered only inside TLS, so the EHLO this reads was not forgeable.
-    if client.supports_extension("requiretls"):
-        options.append(b"REQUIRETLS")
+    if session.requiretls:
+        options += b" REQUIRETLS"
     elif requiretls == "required":
         raise DeliveryError(Failure(ErrorClass.REQUIRETLS_UNSUPPORTED))
-    reply = await client.execute_command(b"MAIL", b"FROM:" + _mailbox(envelope.sender), *options)
-    if reply.code != SMTPStatus.completed:
-        raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, "")
-    reply = await client.execute_command(b"RCPT", b"TO:" + _mailbox(envelope.recipient))
-    if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
-        raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, "")
-    reply = await client.execute_command(b"DATA")
-    if reply.code != SMTPStatus.start_input:
-        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
-    # The relay now waits for the content, which alone delivers: the record overlaps MAIL, RCPT
-    # and DATA, and must be in before the content goes.
-    if before_data is not None:
-        await before_data
-    protocol = client.protocol
-    if protocol is None:
-        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-    # What SMTP.data() would send: CRLF lines (the composer writes them), dot-stuffed, then the
-    # end mark. Written and awaited with no await between, so the reply is not missed.
-    protocol.write(_LEADING_DOT.sub(b"..", envelope.data) + b".\r\n")
-    reply = await protocol.read_response(timeout=client.timeout)
-    if reply.code != SMTPStatus.completed:
-        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+    await wire.transaction(session.wire, b"FROM:" + _mailbox(envelope.sender) + options,
+                           b"TO:" + _mailbox(envelope.recipient), envelope.data, before_data)
 
 
-async def _reset(client: aiosmtplib.SMTP) -> None:
+async def _reset(session: Session) -> None:
     try:
-        await client.rset()
+        await wire.command(session.wire, b"RSET")
     except (aiosmtplib.SMTPException, OSError):
-        client.close()
+        session.wire.close()
