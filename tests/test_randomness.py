@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 
-from service.core.randomness import random_bytes, random_uuids
+from service.core.randomness import random_bytes, random_uuids, time_ordered_uuid
 
 
 def test_random_uuids_are_version_4_and_distinct() -> None:
@@ -44,3 +45,20 @@ def test_a_forked_child_does_not_reuse_the_parents_bytes() -> None:
     os.waitpid(pid, 0)
     assert len(child) == 12
     assert child != random_bytes(12)
+
+
+def test_time_ordered_uuids_are_version_7_in_the_order_they_were_made() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = []
+    for _ in range(2000):
+        ids.append(time_ordered_uuid())
+        if len(ids) % 500 == 0:
+            time.sleep(0.002)  # a few distinct milliseconds
+    after = time.time_ns() // 1_000_000
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in ids)
+    stamps = [u.int >> 80 for u in ids]
+    assert stamps == sorted(stamps) and before <= stamps[0] and stamps[-1] <= after
+    assert len(set(stamps)) >= 4
+    # Ordered across milliseconds, random within one: 74 bits that differ between any two.
+    assert len(set(ids)) == len(ids)
+    assert len({u.int & (1 << 62) - 1 for u in ids}) == len(ids)

@@ -12,6 +12,7 @@ import asyncpg
 
 from service.core.config import Settings
 from service.core.crypto import Keyring, new_token, token_hash
+from service.core.randomness import time_ordered_uuid
 from service.db.queries import QUERIES
 
 CONFIRMATION_SUBJECT = "Please Confirm Your Email Preferences"
@@ -58,7 +59,7 @@ class Sealed:
 def seal(keyring: Keyring, purpose: str, recipient: str, content: str | None,
          index: bytes, link_token: tuple[str, bytes] | None = None,
          verification_hint: str | None = None) -> Sealed:
-    message_id = uuid.uuid4()
+    message_id = time_ordered_uuid()
     aad = message_id.bytes
     token, raw_token = link_token or new_token()
     content_sealed = hint_sealed = None
