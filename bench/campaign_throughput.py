@@ -1,16 +1,23 @@
 """A large campaign on this machine: staging rate, delivery against the bare aiosmtplib ceiling,
-and the worker's peak memory.
+and the worker's memory.
 
-    python bench/campaign_throughput.py --recipients 100000 [--no-deliver] [--connections 4]
-                                        [--workers 1]
+    python bench/campaign_throughput.py --recipients 100000 [--no-deliver | --deliver-first N]
+                                        [--connections 4] [--workers 1] [--no-bare]
 
 Staging rate is upload start to every message queued (CSV upload + consent-filtered fan-out):
 with --no-deliver the campaign is scheduled an hour ahead so the fan-out runs alone; otherwise
-its messages are due at once and delivery competes with the fan-out for the machine.
+its messages are due at once and delivery competes with the fan-out for the machine. Its
+baseline in the same run is PostgreSQL's own floor for the same rows: as many audience rows,
+then message rows, COPYed by bare asyncpg into copies of the two tables with the same indexes
+(no parsing, sealing, consent check or foreign keys; the message rows over as many connections
+as the fan-out has lanes).
 Delivery is send to the last relay 250 (with the worker's CPU time per message, a figure that
 moves less with the machine's load than rates do); the ceiling is the same number of prebuilt
-messages over the same number of TLS connections to the same sink, in the same run. Peak
-memory is the worker process's VmHWM. Setup writes the authorizations straight into the ledger.
+messages over the same number of TLS connections to the same sink, in the same run. With
+--deliver-first N the run ends once N messages are sent: a million deliveries take too long
+here, and N of them show whether delivering a campaign's messages makes the worker grow.
+Memory is each worker's peak (VmHWM) over the whole run, and the API's, each against its
+resident size once started and idle. Setup writes the authorizations straight into the ledger.
 """
 
 from __future__ import annotations
@@ -47,9 +54,10 @@ from service.delivery.sender import composer_for  # noqa: E402
 from service.devtools.certs import CertFiles, make_test_pki  # noqa: E402
 
 
-def peak_rss_mb(pid: int) -> float:
+def memory_mb(pid: int, field: str = "VmHWM") -> float:
+    """A /proc status memory figure of ``pid``: VmHWM, its peak resident size, or VmRSS, now."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -92,13 +100,46 @@ async def csv_body(addresses: list[str]):  # type: ignore[no-untyped-def]
         yield ("\n".join(addresses[start:start + 10000]) + "\n").encode()
 
 
+async def bare_copy(dsn: str, n: int, lanes: int) -> float:
+    """Seconds PostgreSQL takes to take ``n`` audience rows, then ``n`` message rows, by COPY into
+    index-only copies of both tables; the rows are made beforehand, outside the timing."""
+    db = await asyncpg.connect(dsn)
+    await db.execute("CREATE TABLE bare_audience (LIKE campaign_audience INCLUDING ALL);"
+                     "CREATE TABLE bare_messages (LIKE messages INCLUDING ALL)")
+    campaign, now = uuid.uuid4(), dt.datetime.now(dt.UTC)
+    # Sizes of the real rows: a 32-byte index and a sealed address of about 60 bytes.
+    audience = [(campaign, os.urandom(32), os.urandom(60)) for _ in range(n)]
+    messages = [(uuid.uuid4(), "marketing", "queued", "Our Spring Newsletter", sealed, now, now,
+                 index, now + dt.timedelta(microseconds=i), campaign)
+                for i, (_, index, sealed) in enumerate(audience)]
+    conns = [db, *[await asyncpg.connect(dsn) for _ in range(lanes - 1)]]
+    started = time.perf_counter()
+    async with db.transaction():
+        await db.copy_records_to_table("bare_audience", records=audience)
+    await asyncio.gather(*(
+        conn.copy_records_to_table("bare_messages", records=messages[lane::lanes], columns=[
+            "id", "purpose", "status", "subject", "recipient_sealed", "give_up_at", "expires_at",
+            "recipient_index", "next_attempt_at", "campaign_id"])
+        for lane, conn in enumerate(conns)))
+    elapsed = time.perf_counter() - started
+    await db.execute("DROP TABLE bare_audience, bare_messages")
+    for conn in conns:
+        await conn.close()
+    return elapsed
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipients", type=int, default=100000)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--no-deliver", action="store_true")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--no-deliver", action="store_true")
+    mode.add_argument("--deliver-first", type=int, metavar="N",
+                      help="end once N messages are sent (memory over a campaign's start)")
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes; the connections are shared out among them")
+    parser.add_argument("--no-bare", action="store_true",
+                        help="skip the bare COPY baseline for staging")
     args = parser.parse_args()
     n = args.recipients
 
@@ -149,6 +190,10 @@ async def run(args: argparse.Namespace, n: int, workdir: Path, certs: CertFiles,
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.1)
+            # Started and polling its queue: what a worker holds before any campaign.
+            await asyncio.sleep(2)
+            at_start = [memory_mb(worker.pid, "VmRSS") for worker in workers]
+            api_at_start = memory_mb(api.pid, "VmRSS")
             campaign_fields = {"name": "bench", "subject": "Our Spring Newsletter",
                                "content": "News.", "rate_per_second": 10000}
             if args.no_deliver:
@@ -170,8 +215,19 @@ async def run(args: argparse.Namespace, n: int, workdir: Path, certs: CertFiles,
             staged = time.perf_counter() - t0
             queued = await db.fetchval("SELECT count(*) FROM messages")
             print(f"upload {n} rows: {uploaded:.1f}s ({n / uploaded:,.0f} rows/s); "
-                  f"upload to {queued} queued: {staged:.1f}s ({n / staged:,.0f} recipients/s)")
-            if not args.no_deliver:
+                  f"upload to {queued} queued: {staged:.1f}s ({n / staged:,.0f} recipients/s)",
+                  flush=True)
+            if args.deliver_first is not None:
+                t1 = time.perf_counter()
+                sent = 0
+                while sent < args.deliver_first:
+                    await asyncio.sleep(0.2)
+                    sent = await db.fetchval(
+                        "SELECT count(*) FROM messages WHERE campaign_id = $1 AND status = 'sent'",
+                        uuid.UUID(campaign))
+                print(f"delivery: first {sent} sent {time.perf_counter() - t1:.1f}s after "
+                      f"fan-out (sending at once, beside the fan-out)", flush=True)
+            elif not args.no_deliver:
                 t1 = time.perf_counter()
                 cpu_at_staged = sum(cpu_seconds(worker.pid) for worker in workers)
                 # The campaign turns 'done' with its last send: a one-row read, where counting
@@ -188,9 +244,14 @@ async def run(args: argparse.Namespace, n: int, workdir: Path, certs: CertFiles,
                 print(f"delivery: {n} sent {delivered:.1f}s after fan-out; "
                       f"send-to-last-250 {service_rate:,.0f} msg/s; "
                       f"worker CPU {cpu / n * 1e6:.0f} µs/message", flush=True)
-        peaks = ", ".join(f"{peak_rss_mb(worker.pid):.0f} MB" for worker in workers)
-        print(f"worker peak memory (VmHWM): {peaks}")
-        if not args.no_deliver:
+        over = ("the fan-out" if args.no_deliver else
+                f"the fan-out and the first {args.deliver_first} sends"
+                if args.deliver_first is not None else "the fan-out and every send")
+        peaks = ", ".join(f"{memory_mb(worker.pid):.0f} MB (at start {idle:.0f} MB)"
+                          for worker, idle in zip(workers, at_start, strict=True))
+        print(f"worker peak memory (VmHWM) over {over} of {n}: {peaks}; "
+              f"API peak {memory_mb(api.pid):.0f} MB (at start {api_at_start:.0f} MB)", flush=True)
+        if not args.no_deliver and args.deliver_first is None:
             # The same shape as the campaign's mail: its subject and one-click unsubscribe.
             raw = await raw_ceiling(
                 n, args.connections, smtp_port, certs.ca_cert,
@@ -208,6 +269,11 @@ async def run(args: argparse.Namespace, n: int, workdir: Path, certs: CertFiles,
             except subprocess.TimeoutExpired:
                 print(f"pid {proc.pid} still running 30 s after SIGTERM; killed", flush=True)
                 proc.kill()
+    if not args.no_bare:
+        bare = await bare_copy(dsn, n, Settings.from_env(env).fanout_lanes)
+        print(f"bare COPY baseline, same run: {n} audience rows then {n} message rows in "
+              f"{bare:.1f}s ({n / bare:,.0f} recipients/s); staging ratio {bare / staged:.2f}",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import csv
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -43,13 +43,48 @@ class AudienceReport:
     invalid_lines: list[int] = field(default_factory=list)
 
 
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    splitter = LineSplitter(MAX_LINE_BYTES)
-    async for chunk in chunks:
-        for line in splitter.feed(chunk):
-            yield line
-    if (last := splitter.end()) is not None:
-        yield last
+@dataclass
+class _Rows:
+    """An upload's lines turned into batches of (blind index, sealed address), duplicates within
+    the upload included; the report counts what is read."""
+
+    keyring: Keyring
+    scope: bytes
+    campaign_id: uuid.UUID
+    report: AudienceReport
+    batch: list[tuple[bytes, bytes]] = field(default_factory=list)
+    line_no: int = 0
+
+    def take(self, lines: Iterator[str]) -> bool:
+        """Reads ``lines`` until the batch is full (True) or they run out (False). A plain loop
+        over a chunk's lines: an await per line cost as much as splitting it."""
+        keyring, scope, batch, report = self.keyring, self.scope, self.batch, self.report
+        bound = self.campaign_id.bytes
+        for line in lines:
+            self.line_no += 1
+            if not line.strip():
+                continue
+            # A line without quotes splits as csv would, at a tenth of a csv reader's cost.
+            cells = next(csv.reader([line]), []) if '"' in line else line.split(",")
+            address = cells[0].strip() if cells else ""
+            if (self.line_no == 1 and "@" not in address
+                    and address.lower() in ("email", "e-mail", "to")):
+                continue  # a header row
+            report.rows += 1
+            if report.rows > MAX_ROWS:
+                raise TooManyRows
+            try:
+                normalised = normalise_address(address)
+            except AddressError:
+                report.invalid += 1
+                if len(report.invalid_lines) < _ERROR_LINES_SHOWN:
+                    report.invalid_lines.append(self.line_no)
+                continue
+            index = email_index(keyring, normalised, scope)
+            batch.append((index, keyring.seal(normalised.encode(), bound + index)))
+            if len(batch) >= BATCH_ROWS:
+                return True
+        return False
 
 
 async def stage_csv(
@@ -63,42 +98,25 @@ async def stage_csv(
     process work side by side instead of taking turns.
     """
     report = AudienceReport()
-    batch: list[tuple[bytes, bytes]] = []
+    rows = _Rows(keyring, owner.index_scope, campaign_id, report)
+    splitter = LineSplitter(MAX_LINE_BYTES)
     writing: asyncio.Task[None] | None = None
-    line_no = 0
     try:
-        async for line in _lines(chunks):
-            line_no += 1
-            if not line.strip():
-                continue
-            # A line without quotes splits as csv would, at a tenth of a csv reader's cost.
-            cells = next(csv.reader([line]), []) if '"' in line else line.split(",")
-            address = cells[0].strip() if cells else ""
-            if line_no == 1 and "@" not in address and address.lower() in ("email", "e-mail", "to"):
-                continue  # a header row
-            report.rows += 1
-            if report.rows > MAX_ROWS:
-                raise TooManyRows
-            try:
-                normalised = normalise_address(address)
-            except AddressError:
-                report.invalid += 1
-                if len(report.invalid_lines) < _ERROR_LINES_SHOWN:
-                    report.invalid_lines.append(line_no)
-                continue
-            index = email_index(keyring, normalised, owner.index_scope)
-            batch.append((index, keyring.seal(normalised.encode(), campaign_id.bytes + index)))
-            if len(batch) >= BATCH_ROWS:
+        async for chunk in chunks:
+            lines = splitter.feed(chunk)
+            while rows.take(lines):
                 if writing is not None:
                     await writing
-                writing = asyncio.create_task(_flush(conn, campaign_id, batch, report))
-                batch = []
-                # Let the write go out now: the parser yields only when the body makes it wait,
-                # and until then the database would sit idle.
+                writing = asyncio.create_task(_flush(conn, campaign_id, rows.batch, report))
+                rows.batch = []
+                # Let the write go out now: the parser yields only when the body makes it
+                # wait, and until then the database would sit idle.
                 await asyncio.sleep(0)
+        if (last := splitter.end()) is not None:
+            rows.take(iter([last]))
         if writing is not None:
             await writing
-        await _flush(conn, campaign_id, batch, report)
+        await _flush(conn, campaign_id, rows.batch, report)
     finally:
         # A failed upload (too many rows, a dropped connection) must not leave a write running
         # on the connection that is about to roll back.

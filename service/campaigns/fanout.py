@@ -3,12 +3,13 @@ by batch.
 
 The audience is split into lanes by address index (lanes.py), each its own job,
 so that several database connections (and workers, on several machines) write messages side by
-side. Each batch of a lane is one transaction: read the lane's next audience rows after its
-checkpoint (keyset) with their consent verdicts (one join with the marketing state that
-migration 0008 keeps), COPY the allowed ones into ``messages`` with their due times, and advance
-the lane's checkpoint. A worker killed half-way resumes at the checkpoint; nothing is created
-twice and memory stays one batch a lane whatever the audience size. The last lane to finish
-turns the campaign to sending.
+side. Each batch of a lane is one transaction: one statement reads the lane's next audience
+rows after its checkpoint (keyset) with their consent verdicts (one join with the marketing
+state that migration 0008 keeps) and inserts the allowed ones into ``messages`` with their due
+times, then the lane's checkpoint advances. The rows never leave PostgreSQL, so the worker does
+no work per recipient and its memory does not depend on the batch, let alone the audience. A
+worker killed half-way resumes at the checkpoint; nothing is created twice. The last lane to
+finish turns the campaign to sending.
 
 A recipient costs no encryption here: the message keeps the audience's sealed address (bound to
 the campaign and the address index), its links are its id with an HMAC under the campaign's link
@@ -19,24 +20,17 @@ shows the campaign's one sealed content.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 import uuid
-from collections import Counter
 
 import asyncpg
 
-from service.campaigns.lanes import campaign_position, lane_bounds
-from service.campaigns.pacing import due_at
+from service.campaigns.lanes import lane_bounds
+from service.campaigns.pacing import lane_pace
 from service.core.config import Settings
-from service.core.randomness import random_uuids
 from service.db.queries import QUERIES
 
 BATCH = 10000
-_MESSAGE_COLUMNS = [
-    "id", "purpose", "status", "subject", "recipient_sealed", "give_up_at", "expires_at",
-    "recipient_index", "next_attempt_at", "campaign_id",
-]
 
 
 async def create_lanes(conn: asyncpg.Connection, campaign_id: uuid.UUID, lanes: int) -> None:
@@ -55,12 +49,9 @@ async def fan_out(
             campaign = await conn.fetchrow(QUERIES.lane_for_fanout, campaign_id, lane)
             if campaign is None or campaign["status"] != "staging":
                 return created, True
-            rows = [] if campaign["done"] else await conn.fetch(
-                QUERIES.audience_verdicts, campaign_id, campaign["after"], BATCH,
-                campaign["below"],
-            )
-            if rows:
-                created += await _batch(conn, settings, campaign, rows)
+            made = None if campaign["done"] else await _batch(conn, settings, campaign)
+            if made is not None:
+                created += made
                 continue
             await conn.execute(QUERIES.finish_fanout_lane, campaign_id, lane)
         # A transaction of its own, after this lane's "done" is committed: whichever lane takes
@@ -73,35 +64,33 @@ async def fan_out(
     return created, False
 
 
-async def _batch(conn: asyncpg.Connection, settings: Settings, campaign: asyncpg.Record,
-                 rows: list[asyncpg.Record]) -> int:
+async def plan_batch_reads(conn: asyncpg.Connection) -> None:
+    """For the rest of the transaction: a batch is read by walking the audience's index from
+    the checkpoint. The planner does not know a new audience's size until statistics catch up
+    with its upload; guessing it small, it prefers a bitmap scan of the whole rest of the lane,
+    sorted to keep the first few thousand, for every batch (quadratic in the audience). Bitmap
+    scans are priced out, not sorts: a plan costed with a disabled sort in it is also costed
+    high enough to be JIT-compiled, a third of a second a batch."""
+    await conn.execute("SET LOCAL enable_bitmapscan = off")
+
+
+async def _batch(conn: asyncpg.Connection, settings: Settings,
+                 campaign: asyncpg.Record) -> int | None:
+    """The messages one batch of the lane created; None when the lane has nothing left."""
     campaign_id: uuid.UUID = campaign["id"]
-    subject, rate = campaign["subject"], campaign["rate_per_second"]
+    rate = campaign["rate_per_second"]
     now = dt.datetime.now(dt.UTC)
     start = max(campaign["started_at"], campaign["scheduled_at"] or now)
-    give_up = now + dt.timedelta(seconds=settings.retry_give_up_seconds)
-    expires = now + dt.timedelta(seconds=settings.portal_ttl_seconds)
-    lane, lanes, position = campaign["lane"], campaign["lanes"], campaign["position"]
-    excluded: Counter[str] = Counter()
-    records = []
-    ids = random_uuids(len(rows))
-    for row, message_id in zip(rows, ids, strict=True):
-        if row["refusal"] is not None:
-            excluded[row["refusal"]] += 1
-            continue
-        records.append((
-            message_id, "marketing", "queued", subject, row["email_sealed"], give_up, expires,
-            row["email_index"], due_at(start, campaign_position(lane, lanes, position), rate),
-            campaign_id,
-        ))
-        position += 1
-    if records:
-        # No per-message "queued" event: messages.created_at says when, the campaign's audit
-        # record says why, and a million event rows (each with its foreign-key check) were a
-        # quarter of the fan-out's time. Every later status change is an event as usual.
-        await conn.copy_records_to_table("messages", records=records, columns=_MESSAGE_COLUMNS)
-    await conn.execute(
-        QUERIES.advance_fanout_lane, campaign_id, lane, rows[-1]["email_index"], position,
-        json.dumps(dict(excluded)),
+    lane, position = campaign["lane"], campaign["position"]
+    first_due, step = lane_pace(start, lane, campaign["lanes"], position, rate)
+    await plan_batch_reads(conn)
+    last, created, excluded = await conn.fetchrow(
+        QUERIES.fan_out_batch, campaign_id, campaign["after"], BATCH, campaign["below"],
+        campaign["subject"], now + dt.timedelta(seconds=settings.retry_give_up_seconds),
+        now + dt.timedelta(seconds=settings.portal_ttl_seconds), first_due, step,
     )
-    return len(records)
+    if last is None:
+        return None
+    await conn.execute(QUERIES.advance_fanout_lane, campaign_id, lane, last, position + created,
+                       excluded)
+    return int(created)

@@ -11,9 +11,20 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from service.campaigns.lanes import campaign_position
+
 
 def due_at(start: dt.datetime, position: int, rate_per_second: float) -> dt.datetime:
     return start + dt.timedelta(seconds=position / rate_per_second)
+
+
+def lane_pace(start: dt.datetime, lane: int, lanes: int, lane_position: int,
+              rate_per_second: float) -> tuple[dt.datetime, float]:
+    """When a lane's next message is due, and the seconds between its successive messages:
+    the schedule of a whole batch, which the database then lays out row by row."""
+    first = campaign_position(lane, lanes, lane_position)
+    step = campaign_position(lane, lanes, lane_position + 1) - first
+    return due_at(start, first, rate_per_second), step / rate_per_second
 
 
 @dataclass(frozen=True, slots=True)
