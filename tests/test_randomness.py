@@ -8,13 +8,9 @@ import threading
 import time
 import uuid
 
-from service.core.randomness import random_bytes, random_uuids, time_ordered_uuid
+import asyncpg
 
-
-def test_random_uuids_are_version_4_and_distinct() -> None:
-    ids = random_uuids(10000)
-    assert len(set(ids)) == 10000
-    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in ids)
+from service.core.randomness import random_bytes, time_ordered_uuid
 
 
 def test_threads_never_share_bytes() -> None:
@@ -62,3 +58,20 @@ def test_time_ordered_uuids_are_version_7_in_the_order_they_were_made() -> None:
     # Ordered across milliseconds, random within one: 74 bits that differ between any two.
     assert len(set(ids)) == len(ids)
     assert len({u.int & (1 << 62) - 1 for u in ids}) == len(ids)
+
+
+async def test_the_databases_time_ordered_ids_have_the_same_layout(database_url: str) -> None:
+    """Campaign messages get their ids in SQL (migration 0029): version 7, the clock's
+    milliseconds first, in the order they were made, as ``time_ordered_uuid`` makes them."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        before = time.time_ns() // 1_000_000
+        ids: list[uuid.UUID] = await conn.fetchval(
+            "SELECT array_agg(time_ordered_uuid() ORDER BY n) FROM generate_series(1, 5000) n")
+        after = time.time_ns() // 1_000_000
+    finally:
+        await conn.close()
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in ids)
+    stamps = [u.int >> 80 for u in ids]
+    assert stamps == sorted(stamps) and before - 5 <= stamps[0] and stamps[-1] <= after + 5
+    assert len(set(ids)) == len(ids)
