@@ -61,6 +61,7 @@ class Side:
     url: str
     process: subprocess.Popen[bytes]
     table: str  # the rows its 202s promise
+    database: str = BENCH_DB  # whose PostgreSQL backends' CPU counts as its own
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Round:
     db_cpu_us: float  # PostgreSQL's backends' (for this database), likewise
     wrk_cpu: float  # wrk's CPU seconds per wall second (1.0: one core)
     server_cpu: float  # the server's, likewise
+    accepted: int  # 202s
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -88,11 +90,12 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-async def database_cpu_seconds(db: asyncpg.Connection) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend connected to the bench database (on this
-    machine; none if PostgreSQL runs elsewhere)."""
+async def database_cpu_seconds(db: asyncpg.Connection,
+                                database: str = BENCH_DB) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to ``database`` (on this machine; none
+    if PostgreSQL runs elsewhere)."""
     seconds = {}
-    for pid in await db.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", BENCH_DB):
+    for pid in await db.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database):
         try:
             seconds[pid["pid"]] = cpu_seconds(pid["pid"])
         except FileNotFoundError:
@@ -110,6 +113,21 @@ async def fresh_database() -> str:
     dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + BENCH_DB
     await migrate(dsn)
     return dsn
+
+
+def service_env(dsn: str, redis_url: str, workdir: Path) -> dict[str, str]:
+    """The environment of the bench's API (and worker) processes."""
+    return {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "REDIS_URL": redis_url,
+        "QUEUE_NAME": "bench-accept",
+        "MASTER_KEYS": "b1:" + base64.b64encode(os.urandom(32)).decode(),
+        "MAIL_FROM": "no-reply@clinic.test",
+        "RATE_LIMIT_SENDER": "0",  # wrk posts far beyond a key's default limit
+        "LOG_LEVEL": "WARNING",
+        "WORKER_HEARTBEAT_FILE": str(workdir / "worker.heartbeat"),
+    }
 
 
 def api_takes_workers() -> bool:
@@ -168,10 +186,11 @@ async def check_rows(db: asyncpg.Connection, side: Side, ids: list[str]) -> int:
 
 async def measure(db: asyncpg.Connection, side: Side, args: argparse.Namespace, key: str,
                   workdir: Path, label: str) -> Round:
-    db_before = await database_cpu_seconds(db)
+    db_before = await database_cpu_seconds(db, side.database)
     result, ids, server_cpu, wrk_cpu = run_wrk(side, args, key, args.duration, workdir)
     # A backend that came up during the round did all its work in it.
-    db_cpu = sum(t - db_before.get(p, 0.0) for p, t in (await database_cpu_seconds(db)).items())
+    db_after = await database_cpu_seconds(db, side.database)
+    db_cpu = sum(t - db_before.get(p, 0.0) for p, t in db_after.items())
     rows = await check_rows(db, side, ids)
     seconds = result["duration_us"] / 1e6
     statuses = result["statuses"]
@@ -181,7 +200,7 @@ async def measure(db: asyncpg.Connection, side: Side, args: argparse.Namespace, 
         rate=len(ids) / seconds, p50_ms=result["p50_us"] / 1000, p99_ms=result["p99_us"] / 1000,
         cpu_us=server_cpu / max(len(ids), 1) * 1e6, db_cpu_us=db_cpu / max(len(ids), 1) * 1e6,
         wrk_cpu=wrk_cpu / seconds,
-        server_cpu=server_cpu / seconds)
+        server_cpu=server_cpu / seconds, accepted=len(ids))
     print(f"{label} {side.name:<11} {figures.rate:7.0f} req/s  p50 {figures.p50_ms:6.1f} ms  "
           f"p99 {figures.p99_ms:6.1f} ms  CPU/msg: server {figures.cpu_us:4.0f} us "
           f"({figures.server_cpu:.2f} cores), PostgreSQL {figures.db_cpu_us:4.0f} us  "
@@ -201,13 +220,18 @@ def median_line(name: str, rounds: list[Round]) -> str:
             f"PostgreSQL {med('db_cpu_us'):4.0f} us  wrk {med('wrk_cpu'):.2f} cores")
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The wrk load's options, which ``run_wrk`` and ``measure`` read."""
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--duration", type=int, default=10, help="seconds per side per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=3, help="seconds per side, not counted")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_load_arguments(parser)
     parser.add_argument("--workers", type=int, help="server processes per side")
     parser.add_argument("--while-delivering", action="store_true")
     args = parser.parse_args()
@@ -237,17 +261,7 @@ async def main() -> None:
         key = await create_api_key(pool, "sender", "bench")
         await pool.close()
         smtp_port, api_port, bare_port = free_port(), free_port(), free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": dsn,
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "QUEUE_NAME": "bench-accept",
-            "MASTER_KEYS": "b1:" + base64.b64encode(os.urandom(32)).decode(),
-            "MAIL_FROM": "no-reply@clinic.test",
-            "RATE_LIMIT_SENDER": "0",  # wrk posts far beyond a key's default limit
-            "LOG_LEVEL": "WARNING",
-            "WORKER_HEARTBEAT_FILE": str(workdir / "worker.heartbeat"),
-        }
+        env = service_env(dsn, f"redis://127.0.0.1:{redis_port}/0", workdir)
         if (args.workers or 1) > 1 and not api_takes_workers():
             print("python -m service api has no --workers yet: one process a side")
             args.workers = None
