@@ -144,7 +144,7 @@ async def test_prometheus_metrics_for_admins_with_no_phi_in_any_label(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = response.text
-    assert 'hipaa_mail_messages{status="sent"} 12' in text
+    assert 'hipaa_mail_messages_total{status="sent"} 12' in text
     assert "hipaa_mail_messages_due 0" in text
     assert "hipaa_mail_queue_jobs " in text
     assert re.search(r'hipaa_mail_delivery_latency_seconds\{quantile="0.5"\} \d', text)

@@ -262,7 +262,7 @@ async def test_bounce_and_complaint_rates_join_the_campaign_metrics(
     scraped = (await client.get("/metrics", headers=auth(keys["admin"]))).text
     assert 'hipaa_mail_inbound_reports_total{outcome="hard_bounce"} 2' in scraped
     assert 'hipaa_mail_inbound_reports_total{outcome="complaint"} 2' in scraped
-    assert 'hipaa_mail_messages{status="bounced"} 2' in scraped
+    assert 'hipaa_mail_messages_total{status="bounced"} 2' in scraped
 
 
 async def test_the_outcomes_are_the_ones_the_table_allows(app: Starlette) -> None:

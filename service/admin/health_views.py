@@ -37,6 +37,8 @@ _WAITING = ("scheduled", "queued", "retrying")
 
 @dataclass(frozen=True, slots=True)
 class Figures:
+    # Waiting and in-flight statuses: messages in them now; final ones: messages that reached
+    # them since the start (db/sql/messages.sql, messages-by-status).
     by_status: dict[str, int]
     due: int
     jobs: int | None  # None: Redis could not be asked
@@ -81,7 +83,7 @@ def _reasons(f: Figures) -> str:
 def _rates(f: Figures) -> str:
     day = {name: sum(h[name] for h in f.hours) for name, _ in SERIES}
     bounced = f.by_status.get("bounced", 0)
-    delivered = f.by_status.get("sent", 0) + bounced
+    delivered = f.by_status.get("sent", 0)  # messages that reached 'sent', bounced ones too
     return table(
         ["Over", "Delivered", "Bounced", "Bounce rate", "Complaints", "Complaint rate"],
         [["Last 24 hours", _n(day["sent"]), _n(day["bounced"]), _rate(day["bounced"], day["sent"]),

@@ -23,6 +23,10 @@ from service.inbound import OUTCOMES
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _QUANTILES = (0.5, 0.95, 0.99)
+# Message statuses as the messages-by-status query reads them: counted now (a gauge), and
+# reached since the start (a counter).
+IN_FLIGHT = ("scheduled", "queued", "sending", "retrying")
+FINAL = ("sent", "failed", "rejected", "bounced", "cancelled")
 
 
 @dataclass
@@ -80,11 +84,15 @@ async def metrics(request: Request) -> Response:
     for row in await res.db.fetch(QUERIES.inbound_report_counts):
         reports[row["outcome"]] += row["n"]
     lines = [
-        "# HELP hipaa_mail_messages Messages by delivery status, all purposes.",
+        "# HELP hipaa_mail_messages Messages waiting or being sent now, by status.",
         "# TYPE hipaa_mail_messages gauge",
         *(f'hipaa_mail_messages{{status="{status}"}} {by_status.get(status, 0)}'
-          for status in ("scheduled", "queued", "sending", "sent", "retrying", "failed",
-                         "rejected", "bounced", "cancelled")),
+          for status in IN_FLIGHT),
+        "# HELP hipaa_mail_messages_total Messages that reached a final status (a bounced one"
+        " was sent first).",
+        "# TYPE hipaa_mail_messages_total counter",
+        *(f'hipaa_mail_messages_total{{status="{status}"}} {by_status.get(status, 0)}'
+          for status in FINAL),
         "# HELP hipaa_mail_inbound_reports Bounce and complaint reports read, by outcome.",
         "# TYPE hipaa_mail_inbound_reports counter",
         *(f'hipaa_mail_inbound_reports_total{{outcome="{outcome}"}} {reports[outcome]}'
