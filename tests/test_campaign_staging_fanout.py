@@ -9,7 +9,6 @@ import json
 import os
 import tracemalloc
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -20,7 +19,7 @@ from service.campaigns.lanes import ABOVE_EVERY_INDEX, campaign_position
 from service.campaigns.pacing import due_at, lane_pace
 from service.db.queries import QUERIES
 from tests.campaign_setup import authorize_all, create, marketer_key_id
-from tests.helpers import auth
+from tests.helpers import auth, plan_nodes
 
 MB = 1_000_000
 
@@ -31,12 +30,6 @@ async def _staged_directly(app: Starlette, campaign: str, rows: int) -> None:
     await app.state.resources.db.copy_records_to_table(
         "campaign_audience", columns=["campaign_id", "email_index", "email_sealed"],
         records=[(uuid.UUID(campaign), os.urandom(32), os.urandom(60)) for _ in range(rows)])
-
-
-def _nodes(plan: dict[str, object]) -> Iterator[dict[str, object]]:
-    yield plan
-    for child in plan.get("Plans", []):  # type: ignore[attr-defined]
-        yield from _nodes(child)
 
 
 async def test_a_batch_reads_only_its_own_rows_of_an_audience_the_planner_has_not_counted(
@@ -58,7 +51,7 @@ async def test_a_batch_reads_only_its_own_rows_of_an_audience_the_planner_has_no
             await conn.execute("ROLLBACK AND CHAIN")  # the EXPLAIN's inserts go
     finally:
         await db.execute("ALTER TABLE campaign_audience RESET (autovacuum_enabled)")
-    reads = [node for node in _nodes(plan["Plan"])
+    reads = [node for node in plan_nodes(plan["Plan"])
              if node.get("Relation Name") == "campaign_audience"]
     assert len(reads) == 1
     assert reads[0]["Actual Rows"] == 500, reads[0]["Node Type"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,16 +13,10 @@ import pytest
 from starlette.applications import Starlette
 
 from service.db.queries import QUERIES
-from tests.helpers import REMINDER, auth, send
+from tests.helpers import REMINDER, auth, plan_nodes, send
 
 # The partial indexes that hold only waiting and in-flight rows.
 IN_FLIGHT_INDEXES = {"messages_due", "messages_leased"}
-
-
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
 
 
 async def _scans(app: Starlette, query: str, *args: Any) -> list[tuple[str, str, bool]]:
@@ -34,12 +27,12 @@ async def _scans(app: Starlette, query: str, *args: Any) -> list[tuple[str, str,
         await conn.execute("SET LOCAL enable_seqscan = off")
         (plan,) = json.loads(await conn.fetchval("EXPLAIN (FORMAT JSON) " + query, *args))
     scans = []
-    for node in _nodes(plan["Plan"]):
+    for node in plan_nodes(plan["Plan"]):
         table = node.get("Relation Name")
         if table not in ("messages", "message_events"):
             continue
         readers = [node] if "Index Name" in node else [
-            child for child in _nodes(node) if child["Node Type"] == "Bitmap Index Scan"]
+            child for child in plan_nodes(node) if child["Node Type"] == "Bitmap Index Scan"]
         assert readers, f"{node['Node Type']} on {table} reads no index"
         scans += [(table, reader["Index Name"], "Index Cond" in reader) for reader in readers]
     return scans
