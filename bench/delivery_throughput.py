@@ -182,7 +182,7 @@ async def main() -> None:
         else:
             stack.enter_context(relay_sink(smtp_port, workdir / "pki"))
         print(f"relay: {args.relay} on 127.0.0.1:{smtp_port}", flush=True)
-        await run(args, certs, smtp_port)
+        await run(args, workdir, certs, smtp_port)
 
 
 @contextlib.contextmanager
@@ -197,9 +197,8 @@ def relay_sink(port: int, cert_dir: Path) -> Iterator[None]:
         sink.wait(timeout=30)
 
 
-async def run(args: argparse.Namespace, certs: CertFiles, smtp_port: int) -> None:
+async def run(args: argparse.Namespace, workdir: Path, certs: CertFiles, smtp_port: int) -> None:
     api_port = free_port()
-    workdir = certs.ca_cert.parent.parent
     dsn = await fresh_database()
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     assert pool is not None
