@@ -9,8 +9,10 @@ import re
 from dataclasses import replace
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 
+from service.admin.health_views import describe_class
 from service.core.config import Settings
 from service.devtools.certs import CertFiles
 from service.devtools.relay import Mailbox, start_relay
@@ -81,3 +83,18 @@ async def test_an_admin_reads_the_queue_retries_tls_failures_and_rates(
         await check_page(page, "health")
         await readable_charts(page)
         assert problems == []
+
+
+@pytest.mark.parametrize(("error_class", "words", "tls"), [
+    ("tls_certificate", "TLS: the relay's certificate is not trusted, or not for its host", True),
+    ("tls_certificate+gave_up", "TLS: the relay's certificate is not trusted, or not for its "
+     "host; then retried until the give-up time", True),
+    ("network+gave_up", "Network: connection refused, reset or timed out; then retried until "
+     "the give-up time", False),
+    ("smtp_permanent", "Permanent refusal (5xx)", False),
+    ("something_new", "something_new", False),
+])
+def test_a_failure_class_reads_as_its_cause_given_up_or_not(
+    error_class: str, words: str, tls: bool,
+) -> None:
+    assert describe_class(error_class) == (words, tls)

@@ -29,6 +29,19 @@ CLASSES: dict[str, tuple[str, bool]] = {
     "gave_up": ("Retried until the give-up time", False),
     "worker_lost": ("A worker stopped while sending", False),
 }
+
+
+def describe_class(error_class: str) -> tuple[str, bool]:
+    """A failure class in words, and whether it is a TLS failure. The worker records a message
+    it stopped retrying as its cause and "gave_up" (``tls_certificate+gave_up``): that reads as
+    the cause, then given up, and counts as the cause does."""
+    cause, _, then = error_class.partition("+")
+    words, tls = CLASSES.get(cause, (cause, False))
+    if then:
+        words += "; then " + CLASSES.get(then, (then, False))[0].lower()
+    return words, tls
+
+
 # What the hourly chart shows, from the delivery-hours query's columns.
 SERIES = (("sent", "Delivered"), ("retried", "Retried"), ("failed", "Failed"),
           ("bounced", "Bounced"), ("complaints", "Complaints"))
@@ -57,7 +70,7 @@ def _rate(part: int, whole: int) -> str:
 
 
 def _summary(f: Figures) -> str:
-    tls = sum(n for cls, n in f.failures.items() if CLASSES.get(cls, ("", False))[1])
+    tls = sum(n for cls, n in f.failures.items() if describe_class(cls)[1])
     items = [
         ("Due for a delivery attempt now", _n(f.due)),
         ("Waiting (scheduled, queued or to be retried)",
@@ -75,7 +88,7 @@ def _reasons(f: Figures) -> str:
                      key=lambda c: (-f.retrying.get(c, 0), -f.failures.get(c, 0), c))
     return table(
         ["Reason", "Waiting to be retried now", "Failed attempts, last 24 hours"],
-        [[html.escape(CLASSES.get(c, (c, False))[0]), _n(f.retrying.get(c, 0)),
+        [[html.escape(describe_class(c)[0]), _n(f.retrying.get(c, 0)),
           _n(f.failures.get(c, 0))] for c in classes],
         "No message is waiting to be retried, and no attempt failed in the last 24 hours.")
 
