@@ -160,6 +160,11 @@ async def test_uploads_refused_are_pages_and_stage_nothing(
         assert binary.status_code == 415
         empty = await upload_page(client, campaign, csrf, b"")
         assert empty.status_code == 422 and "Choose the CSV file" in empty.text
+        # Two files, even with the very same headers, are not one file.
+        twice = ("patients.csv", b"a@example.org\n", "text/csv")
+        two = await client.post(f"/admin/campaigns/{campaign}/audience", data={"csrf": csrf},
+                                files=[("audience", twice), ("audience", twice)])
+        assert two.status_code == 400 and "Send one file" in two.text
         assert await staged(app, campaign) == []
 
 

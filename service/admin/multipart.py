@@ -34,7 +34,8 @@ def not_csv(detail: str) -> Problem:
     return Problem(415, "not-csv", "This file is not a CSV file", detail)
 
 
-@dataclass
+# Compared by identity: two file parts with the same headers are still two files.
+@dataclass(eq=False)
 class _Part:
     headers: dict[bytes, bytes] = field(default_factory=dict)
     name: str = ""
