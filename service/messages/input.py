@@ -83,10 +83,8 @@ def _verification(body: dict[str, Any]) -> tuple[str | None, str | None, str]:
             f"`verification` must have 1 to {MAX_VERIFICATION_CHARS} characters",
             fields=["verification"],
         )
-    answer_format = body.get("verification_format", "text")
-    if answer_format not in FORMATS:
-        raise invalid(f"`verification_format` must be one of {', '.join(FORMATS)}",
-                      fields=["verification_format"])
+    answer_format = (choice(body, "verification_format", FORMATS)
+                     if "verification_format" in body else "text")
     # The hint is shown before the question is answered: it must not give the answer away, nor
     # a date's year, whichever way the date is written in it.
     giveaways = {normalise_answer(verification)}
