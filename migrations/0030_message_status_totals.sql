@@ -11,9 +11,6 @@ CREATE TABLE message_status_totals (
     PRIMARY KEY (status, shard)
 );
 
-INSERT INTO message_status_totals (status, shard, n)
-SELECT status, 0, count(*) FROM message_events GROUP BY status;
-
 CREATE FUNCTION count_message_events() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO message_status_totals AS t (status, shard, n)
@@ -24,3 +21,8 @@ END
 $$;
 CREATE TRIGGER message_events_totals AFTER INSERT ON message_events
 REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION count_message_events();
+
+-- After the trigger: creating it locks out event writers until this migration commits, so the
+-- count below sees every event written before, and the trigger every one written after.
+INSERT INTO message_status_totals (status, shard, n)
+SELECT status, 0, count(*) FROM message_events GROUP BY status;
