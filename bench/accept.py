@@ -9,8 +9,8 @@ looked up in PostgreSQL: a benchmark that loses messages is wrong, and it stops.
     python bench/accept.py [--connections 32] [--threads 2] [--duration 10] [--rounds 3]
                            [--workers N] [--while-delivering]
 
---workers N: both the API (``python -m service api --workers N``, when the CLI has the flag) and
-the bare app run N processes. --while-delivering adds a third side each round: the service
+--workers N: both the API (``python -m service api --workers N``) and the bare app run N
+processes. --while-delivering adds a third side each round: the service
 again, with ``python -m service worker`` delivering what it accepts to a STARTTLS sink
 (bench/relay_sink.py). CPU per message is the server's process tree's user+system time over the
 round divided by its 202s (and PostgreSQL's backends' for the bench database, likewise); wrk's
@@ -43,10 +43,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import bare_app  # noqa: E402
-from bench.campaign_throughput import cpu_seconds  # noqa: E402
-from bench.delivery_throughput import ADMIN_DSN, free_port  # noqa: E402
+from bench.delivery_throughput import (  # noqa: E402
+    ADMIN_DSN,
+    cpu_seconds,
+    free_port,
+    fresh_database,
+)
 from service.access import create_api_key  # noqa: E402
-from service.db.migrations import migrate  # noqa: E402
 from service.devtools.certs import make_test_pki  # noqa: E402
 
 # A database of this run's own, dropped at its end: other benches, and other runs of this one,
@@ -108,13 +111,6 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def fresh_database() -> str:
-    await bare_app.execute(ADMIN_DSN, f'CREATE DATABASE "{BENCH_DB}"')
-    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + BENCH_DB
-    await migrate(dsn)
-    return dsn
-
-
 def service_env(dsn: str, redis_url: str, workdir: Path) -> dict[str, str]:
     """The environment of the bench's API (and worker) processes."""
     return {
@@ -128,12 +124,6 @@ def service_env(dsn: str, redis_url: str, workdir: Path) -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "WORKER_HEARTBEAT_FILE": str(workdir / "worker.heartbeat"),
     }
-
-
-def api_takes_workers() -> bool:
-    done = subprocess.run([sys.executable, "-m", "service", "api", "--help"],
-                          capture_output=True, text=True, check=False, cwd=ROOT)
-    return "--workers" in done.stdout
 
 
 async def wait_answering(url: str, process: subprocess.Popen[bytes], ready: int | None) -> None:
@@ -254,7 +244,7 @@ async def main() -> None:
         start("redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
               "--appendonly", "no", quiet=True)
         redis = Redis(port=redis_port)
-        dsn = await fresh_database()
+        dsn = await fresh_database(BENCH_DB)
         await bare_app.execute(dsn, bare_app.SCHEMA)
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
         assert pool is not None
@@ -262,9 +252,6 @@ async def main() -> None:
         await pool.close()
         smtp_port, api_port, bare_port = free_port(), free_port(), free_port()
         env = service_env(dsn, f"redis://127.0.0.1:{redis_port}/0", workdir)
-        if (args.workers or 1) > 1 and not api_takes_workers():
-            print("python -m service api has no --workers yet: one process a side")
-            args.workers = None
         workers = ["--workers", str(args.workers)] if (args.workers or 1) > 1 else []
         api = start(sys.executable, "-m", "service", "api", "--port", str(api_port), *workers,
                     env=env)

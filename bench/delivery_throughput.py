@@ -91,13 +91,18 @@ async def raw_ceiling(n: int, connections: int, port: int, ca: Path, composer: C
     return n / (time.perf_counter() - started)
 
 
+def dsn_of(name: str) -> str:
+    """The DSN of database ``name`` on the bench's PostgreSQL."""
+    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+
+
 async def fresh_database(name: str = BENCH_DB) -> str:
     """A new, migrated database ``name``; each bench has its own, so they may run side by side."""
     admin = await asyncpg.connect(ADMIN_DSN)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+    dsn = dsn_of(name)
     await migrate(dsn)
     return dsn
 

@@ -48,7 +48,12 @@ from bench.accept import (  # noqa: E402
     wait_answering,
 )
 from bench.bare_app import execute  # noqa: E402
-from bench.delivery_throughput import ADMIN_DSN, free_port, fresh_database  # noqa: E402
+from bench.delivery_throughput import (  # noqa: E402
+    ADMIN_DSN,
+    dsn_of,
+    free_port,
+    fresh_database,
+)
 from bench.growth_delivery import deliver_backlog  # noqa: E402
 from bench.growth_fill import GROWTH_DB, fill  # noqa: E402
 from bench.growth_plans import Plan, explain_all  # noqa: E402
@@ -71,10 +76,6 @@ class Target:
     key: str
     env: dict[str, str]
     rounds: list[tuple[Round, Written]]
-
-
-def dsn_of(database: str) -> str:
-    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
 
 
 async def filled_rows(database: str) -> int | None:
@@ -210,9 +211,9 @@ async def main() -> None:
     targets: list[Target] = []
     try:
         redis_url = f"redis://127.0.0.1:{redis_port}"
-        await fresh_database(EMPTY_DB)
-        targets.append(await start("empty", dsn_of(EMPTY_DB), EMPTY_DB, redis_url + "/0",
-                                   workdir, args.set))
+        empty_dsn = await fresh_database(EMPTY_DB)
+        targets.append(await start("empty", empty_dsn, EMPTY_DB, redis_url + "/0", workdir,
+                                   args.set))
         targets.append(await start(f"{rows:,} rows", dsn_of(args.database), args.database,
                                    redis_url + "/1", workdir, args.set))
         empty, full = targets
