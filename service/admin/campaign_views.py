@@ -8,6 +8,7 @@ import html
 from typing import Any
 
 from service.admin.layout import Staff, alert, csrf_field, staff_page
+from service.admin.tables import counts, number
 from service.campaigns import Progress
 from service.core import paths
 from service.core.clinic import Clinic
@@ -20,10 +21,6 @@ RUNNING = ("staging", "sending")
 NOTICES = {"paused": "Paused: nothing more is sent until you resume.",
            "resumed": "Resumed: the waiting messages are paced again from now.",
            "cancelled": "Cancelled: the messages still waiting will not be sent."}
-
-
-def _n(value: int) -> str:
-    return f"{value:,}"
 
 
 def duration(seconds: float) -> str:
@@ -66,8 +63,8 @@ def progress_bar(name: str, numbers: Progress) -> str:
     label = html.escape(f"Progress of {name}", quote=True)
     return (
         f"<progress max=\"{total}\" value=\"{done}\" aria-label=\"{label}\">{percent}%</progress>"
-        f"<p class=\"progress-words\">{_n(done)} of {_n(total)} messages handled ({percent}%)"
-        "</p>"
+        f"<p class=\"progress-words\">{number(done)} of {number(total)} messages handled "
+        f"({percent}%)</p>"
     )
 
 
@@ -77,8 +74,7 @@ def _counts(numbers: Progress, full: bool) -> str:
     if full:
         shown = [("Waiting", numbers.queued), ("Being sent", numbers.sending), *shown,
                  ("Withdrawn or cancelled", numbers.rejected)]
-    items = "".join(f"<div><dt>{name}</dt><dd>{_n(value)}</dd></div>" for name, value in shown)
-    return f"<dl class=\"counts\">{items}</dl>"
+    return counts((name, number(value)) for name, value in shown)
 
 
 def _status(status: str) -> str:
@@ -142,7 +138,7 @@ def _controls(campaign: Any, staff: Staff, numbers: Progress) -> str:
     confirm = (
         "<p class=\"confirm\"><input type=\"checkbox\" id=\"confirm\" name=\"confirm\" "
         "value=\"yes\" required> <label for=\"confirm\">Yes, cancel it: the "
-        f"{_n(waiting)} message{'' if waiting == 1 else 's'} still waiting will not be sent, "
+        f"{number(waiting)} message{'' if waiting == 1 else 's'} still waiting will not be sent, "
         "and it cannot be started again.</label></p>"
     )
     cancel = _move_form(campaign, staff, paths.DASHBOARD_CAMPAIGN_CANCEL, "Cancel campaign",
@@ -153,11 +149,8 @@ def _controls(campaign: Any, staff: Staff, numbers: Progress) -> str:
 def _excluded(numbers: Progress) -> str:
     if not numbers.excluded:
         return "<p>No address was excluded.</p>"
-    items = "".join(
-        f"<div><dt>{html.escape(reason.replace('_', ' ').capitalize())}</dt>"
-        f"<dd>{_n(count)}</dd></div>"
-        for reason, count in sorted(numbers.excluded.items()))
-    return f"<dl class=\"counts\">{items}</dl>"
+    return counts((reason.replace("_", " ").capitalize(), number(count))
+                  for reason, count in sorted(numbers.excluded.items()))
 
 
 def campaign_detail(clinic: Clinic, staff: Staff, campaign: Any, numbers: Progress,
@@ -175,6 +168,6 @@ def campaign_detail(clinic: Clinic, staff: Staff, campaign: Any, numbers: Progre
         f"{_counts(numbers, full=True)}</section>"
         f"<section><h2>Controls</h2>{_controls(campaign, staff, numbers)}</section>"
         f"<section><h2>Excluded at fan-out, by reason</h2>"
-        f"<p class=\"muted\">Of {_n(numbers.staged)} addresses staged.</p>{_excluded(numbers)}"
+        f"<p class=\"muted\">Of {number(numbers.staged)} addresses staged.</p>{_excluded(numbers)}"
         "</section>"
     ), staff, paths.DASHBOARD_CAMPAIGNS)

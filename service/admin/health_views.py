@@ -9,7 +9,7 @@ from typing import Any
 
 from service.admin import charts
 from service.admin.layout import Staff, staff_page
-from service.admin.tables import table
+from service.admin.tables import counts, number, table
 from service.core import paths
 from service.core.clinic import Clinic
 
@@ -61,10 +61,6 @@ class Figures:
     hours: list[dict[str, Any]]  # delivery-hours' rows, oldest first
 
 
-def _n(value: int) -> str:
-    return f"{value:,}"
-
-
 def _rate(part: int, whole: int) -> str:
     return f"{part / whole * 100:.2f}%" if whole else "none delivered"
 
@@ -72,15 +68,15 @@ def _rate(part: int, whole: int) -> str:
 def _summary(f: Figures) -> str:
     tls = sum(n for cls, n in f.failures.items() if describe_class(cls)[1])
     items = [
-        ("Due for a delivery attempt now", _n(f.due)),
+        ("Due for a delivery attempt now", number(f.due)),
         ("Waiting (scheduled, queued or to be retried)",
-         _n(sum(f.by_status.get(s, 0) for s in _WAITING))),
-        ("Being sent", _n(f.by_status.get("sending", 0))),
-        ("Jobs in the queue", "unknown: Redis is unreachable" if f.jobs is None else _n(f.jobs)),
-        ("TLS failures, last 24 hours", _n(tls)),
+         number(sum(f.by_status.get(s, 0) for s in _WAITING))),
+        ("Being sent", number(f.by_status.get("sending", 0))),
+        ("Jobs in the queue",
+         "unknown: Redis is unreachable" if f.jobs is None else number(f.jobs)),
+        ("TLS failures, last 24 hours", number(tls)),
     ]
-    return "<dl class=\"counts\">" + "".join(
-        f"<div><dt>{name}</dt><dd>{value}</dd></div>" for name, value in items) + "</dl>"
+    return counts(items)
 
 
 def _reasons(f: Figures) -> str:
@@ -88,8 +84,8 @@ def _reasons(f: Figures) -> str:
                      key=lambda c: (-f.retrying.get(c, 0), -f.failures.get(c, 0), c))
     return table(
         ["Reason", "Waiting to be retried now", "Failed attempts, last 24 hours"],
-        [[html.escape(describe_class(c)[0]), _n(f.retrying.get(c, 0)),
-          _n(f.failures.get(c, 0))] for c in classes],
+        [[html.escape(describe_class(c)[0]), number(f.retrying.get(c, 0)),
+          number(f.failures.get(c, 0))] for c in classes],
         "No message is waiting to be retried, and no attempt failed in the last 24 hours.")
 
 
@@ -99,10 +95,11 @@ def _rates(f: Figures) -> str:
     delivered = f.by_status.get("sent", 0)  # messages that reached 'sent', bounced ones too
     return table(
         ["Over", "Delivered", "Bounced", "Bounce rate", "Complaints", "Complaint rate"],
-        [["Last 24 hours", _n(day["sent"]), _n(day["bounced"]), _rate(day["bounced"], day["sent"]),
-          _n(day["complaints"]), _rate(day["complaints"], day["sent"])],
-         ["Since the start", _n(delivered), _n(bounced), _rate(bounced, delivered),
-          _n(f.complaints), _rate(f.complaints, delivered)]],
+        [["Last 24 hours", number(day["sent"]), number(day["bounced"]),
+          _rate(day["bounced"], day["sent"]), number(day["complaints"]),
+          _rate(day["complaints"], day["sent"])],
+         ["Since the start", number(delivered), number(bounced), _rate(bounced, delivered),
+          number(f.complaints), _rate(f.complaints, delivered)]],
         "")
 
 
@@ -116,7 +113,7 @@ def _timeline(f: Figures) -> str:
         "Delivered, retried, failed, bounced and complaints per hour, last 24 hours",
         [charts.Strip(words, [h[name] for h in f.hours]) for name, words in SERIES],
         f"{_hour(first)} UTC, {first['hour']:%d %b}", f"{_hour(last)} UTC (this hour)")
-    rows = [[f"{h['hour']:%d %b %H:00}", *(_n(h[name]) for name, _ in SERIES)] for h in f.hours]
+    rows = [[f"{h['hour']:%d %b %H:00}", *(number(h[name]) for name, _ in SERIES)] for h in f.hours]
     return (
         f"{chart}<p class=\"muted\">Each row has its own scale: its tallest column is its "
         "largest hour.</p><details><summary>The same figures, hour by hour</summary>"

@@ -6,7 +6,7 @@ own headers."""
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> str:
@@ -22,3 +22,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> 
         for row in rows
     ) or f"<tr><td colspan=\"{len(headers)}\">{html.escape(empty)}</td></tr>"
     return f"<table class=\"stack\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def number(value: int) -> str:
+    return f"{value:,}"
+
+
+def counts(pairs: Iterable[tuple[str, str]]) -> str:
+    """Figures as "name: value" lines; names are words (escaped here), values markup."""
+    items = "".join(f"<div><dt>{html.escape(name)}</dt><dd>{value}</dd></div>"
+                    for name, value in pairs)
+    return f"<dl class=\"counts\">{items}</dl>"
