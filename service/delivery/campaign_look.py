@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from service import engagement
 from service.core import paths
@@ -17,6 +18,11 @@ class CampaignLook:
     tracking: bool
     # Opened once per worker; None once the campaign has ended (see migration 0007).
     link_key: bytes | None = None
+
+    @classmethod
+    def of(cls, campaign: Any, link_key: bytes | None = None) -> CampaignLook:
+        """From a row with the campaign's teaser, links and tracking."""
+        return cls(campaign["teaser"], tuple(campaign["links"]), campaign["tracking"], link_key)
 
     def tracked_links(
         self, base_url: str, keyring: Keyring, campaign_id: uuid.UUID | None,

@@ -32,7 +32,7 @@ class EmailPreview:
 
 def preview_campaign(settings: Settings, campaign: Any) -> EmailPreview:
     """``campaign`` as ``campaigns.visible_campaign`` reads it."""
-    look = CampaignLook(campaign["teaser"], tuple(campaign["links"]), campaign["tracking"])
+    look = CampaignLook.of(campaign)
     base = settings.public_base_url
     envelope = render_email(
         composer_for(settings), base, recipient=PLACEHOLDER_RECIPIENT,

@@ -184,9 +184,7 @@ class Sender:
             link_key = None if sealed_key is None else self.settings.keyring.open(
                 sealed_key, campaign_id.bytes + b"link-key"
             )
-            self.looks[campaign_id] = CampaignLook(
-                row["teaser"], tuple(row["links"]), row["tracking"], link_key
-            )
+            self.looks[campaign_id] = CampaignLook.of(row, link_key)
         return self.looks[campaign_id]
 
     async def _record_failure(self, row: asyncpg.Record, exc: DeliveryError) -> None:
