@@ -32,28 +32,36 @@ def brand(clinic: Clinic) -> str:
     return f"<span class=\"brand\">{logo}<span class=\"clinic-name\">{name}</span></span>"
 
 
+def _phone_link(clinic: Clinic) -> str | None:
+    if not (clinic.phone and clinic.tel):
+        return None
+    return f"<a href=\"{html.escape(clinic.tel, quote=True)}\">{html.escape(clinic.phone)}</a>"
+
+
+def _website_link(clinic: Clinic) -> str | None:
+    if not (clinic.website and clinic.website_host):
+        return None
+    return (f"<a href=\"{html.escape(clinic.website, quote=True)}\">"
+            f"{html.escape(clinic.website_host)}</a>")
+
+
 def reach(clinic: Clinic) -> str:
     """How to reach the clinic, as the end of a sentence (pages say it where a patient may need
     it; the foot of every page has the rest): its phone, else its website."""
-    if clinic.phone and clinic.tel:
-        return (f"call <a href=\"{html.escape(clinic.tel, quote=True)}\">"
-                f"{html.escape(clinic.phone)}</a>")
-    if clinic.website and clinic.website_host:
-        return (f"contact {html.escape(clinic.name)} through <a href=\""
-                f"{html.escape(clinic.website, quote=True)}\">"
-                f"{html.escape(clinic.website_host)}</a>")
+    if phone := _phone_link(clinic):
+        return f"call {phone}"
+    if website := _website_link(clinic):
+        return f"contact {html.escape(clinic.name)} through {website}"
     return f"contact {html.escape(clinic.name)} directly"
 
 
 def contact(clinic: Clinic) -> str:
     """The clinic's contact, as the foot of every page."""
     lines = [f"<p class=\"clinic-name\">{html.escape(clinic.name)}</p>"]
-    if clinic.phone and clinic.tel:
-        lines.append(f"<p>Phone: <a href=\"{html.escape(clinic.tel, quote=True)}\">"
-                     f"{html.escape(clinic.phone)}</a></p>")
-    if clinic.website and clinic.website_host:
-        lines.append(f"<p>Web: <a href=\"{html.escape(clinic.website, quote=True)}\">"
-                     f"{html.escape(clinic.website_host)}</a></p>")
+    if phone := _phone_link(clinic):
+        lines.append(f"<p>Phone: {phone}</p>")
+    if website := _website_link(clinic):
+        lines.append(f"<p>Web: {website}</p>")
     if clinic.postal_address:
         lines.append(f"<p>{html.escape(clinic.postal_address)}</p>")
     return f"<footer class=\"contact\">{''.join(lines)}</footer>"

@@ -51,7 +51,7 @@ def portal_verify(clinic: Clinic, sent: dt.date, question: Question,
     """``problem``: None on the first ask, else "wrong" (a try used), "unreadable" (not a
     date) or "blank" (nothing entered); the last two use no try."""
     asked = html.escape(question.hint) if question.hint else "the answer your care team gave you"
-    label = asked[:1].upper() + asked[1:]
+    label = _upper(asked)
     left = _tries(question)
     said = {
         "wrong": f"That answer did not match. {left}",
