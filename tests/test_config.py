@@ -60,6 +60,10 @@ def test_first_master_key_is_active_and_others_stay_readable() -> None:
         ({"CLINIC_LOGO_FILE": "/nonexistent/logo.png"}, "CLINIC_LOGO_FILE"),
         ({"CLINIC_LOGO_FILE": __file__}, "CLINIC_LOGO_FILE"),
         ({"CLINIC_CONTACT": "+1 555 0100"}, "CLINIC_CONTACT"),
+        ({"RETENTION_DAYS": "29"}, "RETENTION_DAYS"),
+        ({"RETENTION_DAYS": "-1"}, "RETENTION_DAYS"),
+        # Shorter than a link lives (60 days here).
+        ({"RETENTION_DAYS": "59", "PORTAL_TTL_SECONDS": str(60 * 86400)}, "RETENTION_DAYS"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
@@ -71,6 +75,19 @@ def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> N
         )
     assert caught.value.variable == variable
     assert str(caught.value).startswith(variable)
+
+
+@pytest.mark.parametrize(("env", "days"), [
+    ({}, 0),
+    ({"RETENTION_DAYS": "0"}, 0),
+    ({"RETENTION_DAYS": "30"}, 30),
+    ({"RETENTION_DAYS": "60", "PORTAL_TTL_SECONDS": str(60 * 86400)}, 60),
+    ({"RETENTION_DAYS": "61", "PORTAL_TTL_SECONDS": str(60 * 86400 + 1)}, 61),
+])
+def test_retention_days_keep_every_message_or_outlive_the_links(
+    env: dict[str, str], days: int,
+) -> None:
+    assert Settings.from_env({"MASTER_KEYS": f"k1:{KEY}", **env}).retention_days == days
 
 
 def test_secrets_are_not_in_repr() -> None:

@@ -12,7 +12,7 @@ SERVICE = Path(__file__).resolve().parent.parent / "service"
 # shipped/ is data the package carries (migrations, the OpenAPI document): it imports nothing.
 BELOW = {"shipped": set(), "core": {"core"}, "db": {"core", "db", "shipped"}}
 CAPABILITIES = {"audit", "access", "subjects", "consent", "messages", "campaigns", "engagement",
-                "portal", "admin", "delivery", "inbound", "webhooks"}
+                "portal", "admin", "delivery", "inbound", "webhooks", "retention"}
 TOP = {"http", "worker", "devtools", "cli", "__main__", "__init__"}
 
 

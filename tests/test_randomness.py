@@ -3,6 +3,7 @@ and its forked child (a repeated GCM nonce would expose the plaintexts it sealed
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import time
@@ -10,7 +11,7 @@ import uuid
 
 import asyncpg
 
-from service.core.randomness import random_bytes, time_ordered_uuid
+from service.core.randomness import random_bytes, time_ordered_floor, time_ordered_uuid
 
 
 def test_threads_never_share_bytes() -> None:
@@ -75,3 +76,12 @@ async def test_the_databases_time_ordered_ids_have_the_same_layout(database_url:
     stamps = [u.int >> 80 for u in ids]
     assert stamps == sorted(stamps) and before - 5 <= stamps[0] and stamps[-1] <= after + 5
     assert len(set(ids)) == len(ids)
+
+
+def test_the_floor_of_a_moment_splits_the_ids_made_before_it_from_those_made_after() -> None:
+    at = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
+    floor = time_ordered_floor(at)
+    for _ in range(1000):
+        assert time_ordered_uuid(at - dt.timedelta(milliseconds=1)) < floor
+        assert time_ordered_uuid(at) >= floor
+        assert time_ordered_uuid(at + dt.timedelta(days=1)) > floor

@@ -31,6 +31,9 @@ SubjectMode = Literal["detector", "strict", "allowlist"]
 
 # The most fan-out lanes a campaign may run in (FANOUT_LANES).
 MAX_FANOUT_LANES = 16
+# The shortest RETENTION_DAYS: CAN-SPAM wants an unsubscribe link honoured for 30 days after
+# the email was sent, and a bounce or complaint can take days to come back.
+MIN_RETENTION_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,10 @@ class Settings:
     webhook_retry_seconds: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     # An endpoint whose every attempt failed this long is disabled until an admin enables it.
     webhook_disable_after_seconds: float = 5 * 24 * 3600
+    # Message rows (with their events, and a finished campaign's audience) are deleted this many
+    # days after they were accepted, once final and their link expired; 0 keeps them. Audit
+    # records are never deleted by it.
+    retention_days: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -198,7 +205,9 @@ class Settings:
             accept_batch_max=read_int(env, "ACCEPT_BATCH_MAX", defaults.accept_batch_max, 1, 1000),
             webhook_allow_private=read_choice(env, "WEBHOOK_ALLOW_PRIVATE", ("true", "false"),
                                           "false") == "true",
+            retention_days=read_int(env, "RETENTION_DAYS", defaults.retention_days, 0, 36500),
         )
+        settings._check_retention()
         settings._check_production()
         return settings
 
@@ -207,6 +216,13 @@ class Settings:
     def clinic(self) -> Clinic:
         return Clinic(self.clinic_name, self.clinic_phone, self.clinic_website,
                       self.clinic_postal_address, self.clinic_logo is not None)
+
+    def _check_retention(self) -> None:
+        # A link must work for as long as it says it does.
+        shortest = max(MIN_RETENTION_DAYS, -(-self.portal_ttl_seconds // (24 * 3600)))
+        if 0 < self.retention_days < shortest:
+            raise ConfigError("RETENTION_DAYS", f"must be 0 (keep every message) or at least "
+                                                f"{shortest} (30, and PORTAL_TTL_SECONDS in days)")
 
     def _check_production(self) -> None:
         if not self.production:

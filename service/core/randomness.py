@@ -7,6 +7,7 @@ each. A forked child drops the parent's block, so no two processes can hand out 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import time
@@ -28,17 +29,25 @@ def random_bytes(n: int) -> bytes:
     return taken
 
 
-def time_ordered_uuid() -> uuid.UUID:
+def time_ordered_uuid(at: dt.datetime | None = None) -> uuid.UUID:
     """A version-7 UUID (RFC 9562): the millisecond it was made, then 74 random bits. Message
     ids are the primary key of the largest table, and of its events' index; ids in time order
     land at the right edge of those indexes instead of on a random page each, which at ten
     million rows took one full-page image of WAL per index per message (bench/table_growth.py).
-    The id shows when the message was accepted, which whoever may read it already knows."""
-    ms = time.time_ns() // 1_000_000
+    The id shows when the message was accepted, which whoever may read it already knows.
+    ``at`` makes the id of another moment (tests that age rows)."""
+    ms = time.time_ns() // 1_000_000 if at is None else int(at.timestamp() * 1000)
     rand = int.from_bytes(random_bytes(10), "big")
     value = ((ms & (1 << 48) - 1) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64
              | 0b10 << 62 | rand & (1 << 62) - 1)
     return uuid.UUID(int=value)
+
+
+def time_ordered_floor(at: dt.datetime) -> uuid.UUID:
+    """The least id ``time_ordered_uuid`` can make at ``at`` or later: every id made earlier
+    sorts below it, so ``id < floor`` walks the primary key's oldest end only."""
+    ms = int(at.timestamp() * 1000)
+    return uuid.UUID(int=(ms & (1 << 48) - 1) << 80)
 
 
 def _forget() -> None:

@@ -16,6 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from service.access import require
 from service.access.rate_limit import RateLimiter
+from service.core.message_status import FINAL, IN_FLIGHT
 from service.db.queries import QUERIES
 from service.db.queue import REDIS_UNREACHABLE
 from service.db.resources import Resources
@@ -23,10 +24,6 @@ from service.inbound import OUTCOMES
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _QUANTILES = (0.5, 0.95, 0.99)
-# Message statuses as the messages-by-status query reads them: counted now (a gauge), and
-# reached since the start (a counter).
-IN_FLIGHT = ("scheduled", "queued", "sending", "retrying")
-FINAL = ("sent", "failed", "rejected", "bounced", "cancelled")
 
 
 @dataclass

@@ -12,16 +12,16 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from arq import Retry, Worker, cron
 from arq.connections import ArqRedis
 from arq.worker import func
 
-from service import engagement, webhooks
+from service import engagement, retention, webhooks
 from service.admin import lockout, sessions
 from service.campaigns import fan_out
 from service.core.config import Settings
@@ -40,12 +40,16 @@ from service.delivery.sender import Sender
 from service.delivery.sweep import sweep_outbox
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A job hands over to a fresh one after this long, well inside arq's job timeout.
 JOB_SECONDS = 60.0
 JOB_TIMEOUT_SECONDS = 300.0
 # The webhook cron's period less a margin, so its runs follow one another.
 WEBHOOKS_JOB_SECONDS = 4.5
+# Retention runs once a minute for at most this long: enough for 10 million messages a day
+# (bench/retention.py), short enough to leave the connections to delivery.
+RETENTION_JOB_SECONDS = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,16 +118,22 @@ async def fan_out_campaign(ctx: dict[str, Any], campaign_id: str, lane: int) -> 
     return created
 
 
-async def sweep(ctx: dict[str, Any]) -> bool:
-    w = _context(ctx)
+async def _unless_outage(job: str, work: Awaitable[T], otherwise: T) -> T:
+    """A periodic job that meets a database outage is skipped with a warning: its next run is
+    seconds away and loses nothing, so the outage is not worth a traceback."""
     try:
-        return await sweep_outbox(w.db, w.redis, w.settings.queue_name)
+        return await work
     except Exception as exc:
         if not is_outage(exc):
             raise
-        # The next sweep is five seconds away; an outage is not worth a traceback.
-        log.warning("sweep skipped: database unreachable (%s)", type(exc).__name__)
-        return False
+        log.warning("%s skipped: database unreachable (%s)", job, type(exc).__name__)
+        return otherwise
+
+
+async def sweep(ctx: dict[str, Any]) -> bool:
+    w = _context(ctx)
+    return await _unless_outage("sweep", sweep_outbox(w.db, w.redis, w.settings.queue_name),
+                                False)
 
 
 async def purge(db: asyncpg.Pool) -> str:
@@ -140,21 +150,24 @@ async def purge_expired(ctx: dict[str, Any]) -> str:
     return await purge(_context(ctx).db)
 
 
+async def retire_old(ctx: dict[str, Any]) -> int:
+    """Deletes the messages RETENTION_DAYS let go (service/retention), a batch at a time."""
+    w = _context(ctx)
+    # Every batch commits on its own; the next run, a minute away, goes on from there.
+    done = await _unless_outage("retention", retention.retire(
+        w.db, w.settings.retention_days, time.monotonic() + RETENTION_JOB_SECONDS), None)
+    return 0 if done is None else done.messages
+
+
 async def deliver_webhooks(ctx: dict[str, Any]) -> int:
     """Sends the webhook events that are due, every 5 s; while endpoints exist the job stays
     until the next one starts, looking for new events twice a second. (A cron every second
     would keep arq's queue from ever being empty: a cron is queued a second ahead, and a
     ``--burst`` worker stops only on an empty queue.)"""
     w = _context(ctx)
-    try:
-        return await webhooks.deliver_due(w.db, w.settings,
-                                          time.monotonic() + WEBHOOKS_JOB_SECONDS)
-    except Exception as exc:
-        if not is_outage(exc):
-            raise
-        # Claimed deliveries are due again when their lease ends; nothing is lost.
-        log.warning("webhooks skipped: database unreachable (%s)", type(exc).__name__)
-        return 0
+    # Claimed deliveries are due again when their lease ends; nothing is lost.
+    return await _unless_outage("webhooks", webhooks.deliver_due(
+        w.db, w.settings, time.monotonic() + WEBHOOKS_JOB_SECONDS), 0)
 
 
 async def flush_engagement(ctx: dict[str, Any]) -> int:
@@ -175,6 +188,7 @@ def build_worker(settings: Settings, *, burst: bool = False, **overrides: Any) -
             cron(purge_expired, second={30}, unique=True),
             cron(flush_engagement, second=set(range(2, 60, 5)), unique=True),
             cron(deliver_webhooks, second=set(range(1, 60, 5)), unique=True),
+            cron(retire_old, second={40}, unique=True),
         ],
         "redis_settings": redis_settings(settings),
         "queue_name": settings.queue_name,

@@ -29,7 +29,9 @@ FROM (SELECT reason, sum(n::bigint) AS n
       WHERE campaign_id = $1 GROUP BY reason) AS by_reason;
 
 -- name: audience-size
-SELECT count(*) FROM campaign_audience WHERE campaign_id = $1;
+-- A retired campaign's audience is gone; its size was kept (migration 0031).
+SELECT coalesce((SELECT audience FROM campaign_figures WHERE campaign_id = $1),
+                (SELECT count(*) FROM campaign_audience WHERE campaign_id = $1));
 
 -- name: fan-out-batch
 -- One batch of a lane, written by PostgreSQL alone, so no recipient passes through the worker:
@@ -126,7 +128,13 @@ WHERE c.status = 'staging' AND l.touched_at < now() - make_interval(secs => $1)
 SELECT teaser, links, tracking, link_key_sealed FROM campaigns WHERE id = $1;
 
 -- name: campaign-progress
-SELECT status, count(*) AS n FROM messages WHERE campaign_id = $1 GROUP BY status;
+-- Counted from its messages until the campaign is retired, then read from what was kept.
+SELECT key AS status, value::bigint AS n
+FROM campaign_figures, jsonb_each_text(by_status) WHERE campaign_id = $1
+UNION ALL
+SELECT status, count(*) FROM messages
+WHERE campaign_id = $1 AND NOT EXISTS (SELECT 1 FROM campaign_figures WHERE campaign_id = $1)
+GROUP BY status;
 
 -- name: campaign-recent-sends
 SELECT count(*) FROM messages

@@ -17,7 +17,10 @@ GROUP BY 1, 2, 3;
 SELECT links FROM campaigns WHERE id = $1;
 
 -- name: campaign-delivery-counts
--- A bounce by mail (status bounced) came after the relay took the message: not delivered.
+-- A bounce by mail (status bounced) came after the relay took the message: not delivered. A
+-- retired campaign's figures were kept when its messages went (migration 0031).
+SELECT delivered, bounced, complained, failed FROM campaign_figures WHERE campaign_id = $1
+UNION ALL
 SELECT count(*) FILTER (WHERE status = 'sent') AS delivered,
        count(*) FILTER (WHERE status = 'bounced'
                         OR (status = 'failed'
@@ -27,7 +30,8 @@ SELECT count(*) FILTER (WHERE status = 'sent') AS delivered,
        count(*) FILTER (WHERE status = 'failed'
                         AND last_error_class NOT IN ('smtp_permanent', 'mailbox_unknown'))
            AS failed
-FROM messages WHERE campaign_id = $1;
+FROM messages WHERE campaign_id = $1
+HAVING NOT EXISTS (SELECT 1 FROM campaign_figures WHERE campaign_id = $1);
 
 -- name: campaigns-in-window
 -- Campaigns of the organization $4 a key may see ($1 NULL: all of them, for admins) that

@@ -1,0 +1,5 @@
+"""A message's statuses (the CHECK of ``messages.status``, migration 0023), in the two groups
+that the metrics and retention read: still in progress, and final."""
+
+IN_FLIGHT = ("scheduled", "queued", "sending", "retrying")
+FINAL = ("sent", "failed", "rejected", "bounced", "cancelled")
