@@ -60,7 +60,7 @@ def _queries() -> Queries:
 SQL = _queries()
 
 
-async def _fill_messages(db: asyncpg.Connection, rows: int, keys: list[object],
+async def fill_messages(db: asyncpg.Connection, rows: int, keys: list[object],
                          now: dt.datetime) -> None:
     pad = os.urandom(1024)
     for start in range(1, rows + 1, CHUNK):
@@ -114,10 +114,8 @@ async def _rebuild(db: asyncpg.Connection, definitions: list[asyncpg.Record]) ->
         print(f"  built {d['name']} ({time.perf_counter() - began:.0f} s)", flush=True)
 
 
-async def fill(rows: int, database: str = GROWTH_DB) -> str:
-    """A new database ``database`` (an old one of that name is dropped) with ``rows`` messages;
-    returns its DSN."""
-    began = time.perf_counter()
+async def keyed_database(database: str) -> tuple[str, asyncpg.Connection, list[object]]:
+    """A new database with the clinics' sender keys: its DSN, a connection, the keys' ids."""
     dsn = await fresh_database(database)
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     for n in range(SENDER_KEYS):
@@ -125,6 +123,14 @@ async def fill(rows: int, database: str = GROWTH_DB) -> str:
     await pool.close()
     db = await asyncpg.connect(dsn)
     keys = [r["id"] for r in await db.fetch("SELECT id FROM api_keys ORDER BY created_at")]
+    return dsn, db, keys
+
+
+async def fill(rows: int, database: str = GROWTH_DB) -> str:
+    """A new database ``database`` (an old one of that name is dropped) with ``rows`` messages;
+    returns its DSN."""
+    began = time.perf_counter()
+    dsn, db, keys = await keyed_database(database)
     definitions = await db.fetch(SQL.index_definitions, TABLES)
     for d in sorted(definitions, key=lambda d: d["kind"] != "f"):
         if d["kind"] == "i":
@@ -132,7 +138,7 @@ async def fill(rows: int, database: str = GROWTH_DB) -> str:
         else:
             await db.execute(f'ALTER TABLE {d["table_name"]} DROP CONSTRAINT "{d["name"]}"')
     now = await db.fetchval("SELECT now()")
-    await _fill_messages(db, rows, keys, now)
+    await fill_messages(db, rows, keys, now)
     print(f"  audit records {await _fill_audit(dsn):,}", flush=True)
     await _rebuild(db, definitions)
     await db.execute(f"VACUUM (ANALYZE) {', '.join(TABLES)}")
