@@ -97,7 +97,8 @@ def test_the_subject_categories_and_modes_are_the_codes() -> None:
 
 
 def test_every_operation_that_reads_the_database_documents_its_outage_answer() -> None:
-    # CatchAll answers any of these with 503 + Retry-After while PostgreSQL is out of reach.
+    # The Edge middleware answers any of these with 503 + Retry-After while PostgreSQL is out
+    # of reach.
     without_database = {"/healthz", "/openapi.yaml"}
     missing = [
         (path, method) for path, item in spec()["paths"].items()

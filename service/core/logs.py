@@ -65,8 +65,9 @@ def configure(level: str) -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.captureWarnings(True)  # warnings.warn prints plain text otherwise
     # uvicorn's access line carries the raw path and query (tokens) and the client address;
-    # AccessLog writes ours. aiosmtpd's "mail.log" names every peer's address and quotes the
-    # SMTP commands (addresses in RCPT TO); the inbound listener logs its own outcome.
+    # http/middleware.py (Edge) writes ours. aiosmtpd's "mail.log" names every peer's address
+    # and quotes the SMTP commands (addresses in RCPT TO); the inbound listener logs its own
+    # outcome.
     for noisy in ("uvicorn.access", "mail.log"):
         logging.getLogger(noisy).disabled = True
     sys.excepthook = _log_uncaught

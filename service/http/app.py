@@ -16,7 +16,7 @@ from service.core.config import Settings
 from service.core.problems import Problem, http_exception_handler, problem_handler
 from service.db.resources import open_resources
 from service.http import prometheus
-from service.http.middleware import AccessLog, CatchAll, PathRedactor, SecurityHeaders
+from service.http.middleware import Edge, PathRedactor
 from service.http.routes import route_table, secret_prefixes
 from service.subjects import SubjectGate
 
@@ -38,11 +38,7 @@ def create_app(settings: Settings) -> Starlette:
     request_stats = prometheus.RequestStats()
     app = Starlette(
         routes=routes,
-        middleware=[
-            Middleware(AccessLog, stats=request_stats, redact=redact),
-            Middleware(SecurityHeaders),
-            Middleware(CatchAll, redact=redact),
-        ],
+        middleware=[Middleware(Edge, stats=request_stats, redact=redact)],
         exception_handlers={Problem: problem_handler, HTTPException: http_exception_handler},
         lifespan=lifespan,
     )

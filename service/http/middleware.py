@@ -1,5 +1,5 @@
-"""ASGI middleware: security headers on every response, and an access log that carries no token
-(fields of a JSON line, ``core/logs.py``)."""
+"""The ASGI middleware: security headers on every response, an access log that carries no token
+(fields of a JSON line, ``core/logs.py``), and no unhandled exception past it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import logging
 import sys
 import time
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,17 +19,18 @@ from service.http.prometheus import RequestStats
 access_log = logging.getLogger("service.access")
 log = logging.getLogger(__name__)
 
-_SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
+# As raw ASGI headers, added to every response that does not set its own.
+_SECURITY_HEADERS = tuple((name.encode(), value.encode()) for name, value in {
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "content-security-policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
-}
-
+}.items())
+_HSTS = ((b"strict-transport-security", b"max-age=31536000"),)
 
 
 class PathRedactor:
@@ -48,75 +48,25 @@ class PathRedactor:
         return path
 
 
-class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class Edge:
+    """Every HTTP request's way in and out, in one layer (each layer of ASGI middleware costs
+    every request a coroutine frame and a wrapper around each message it sends):
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in _SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
-                if scope.get("scheme") == "https":
-                    headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class AccessLog:
-    """One record a request, as fields: method, path with tokens removed, status, milliseconds.
-    No query string, no client address, no user agent. Also feeds the request figures of
-    ``/metrics``, labelled by handler name, never by path."""
+    - security headers on every response (a handler's own value of one wins);
+    - one access-log record a request, as fields: method, path with tokens removed, status,
+      milliseconds; no query string, no client address, no user agent; and the request figures
+      of ``/metrics``, labelled by handler name, never by path;
+    - the last line of defence: a database outage becomes a 503 problem with ``Retry-After``,
+      any other unhandled exception a bare 500 problem, and only the exception's type is
+      logged. Starlette's own error middleware re-raises after answering, so the server would
+      log a traceback, and driver messages can quote query parameters (PHI). Nothing escapes.
+      A failed start-up or shutdown is reported to the server by its exception's type alone:
+      Starlette sends the formatted traceback, which the server logs as it is.
+    """
 
     def __init__(self, app: ASGIApp, stats: RequestStats, redact: PathRedactor) -> None:
         self.app = app
         self.stats = stats
-        self.redact = redact
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_capturing(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_capturing)
-        finally:
-            seconds = time.perf_counter() - started
-            access_log.info("request", extra=fields(
-                method=scope["method"], path=self.redact(scope["path"]), status=status,
-                ms=round(seconds * 1000, 1),
-            ))
-            endpoint = scope.get("endpoint")
-            handler = getattr(endpoint, "__name__", "other")
-            self.stats.observe(handler, scope["method"], status, seconds)
-
-
-class CatchAll:
-    """Turns a database outage into a 503 problem with ``Retry-After``, any other unhandled
-    exception into a bare 500 problem, and logs only the exception's type.
-
-    Starlette's own error middleware re-raises after answering, so the server would log a
-    traceback, and driver messages can quote query parameters (PHI). Nothing escapes this.
-    A failed start-up or shutdown is reported to the server by its exception's type alone:
-    Starlette sends the formatted traceback, which the server logs as it is.
-    """
-
-    def __init__(self, app: ASGIApp, redact: PathRedactor) -> None:
-        self.app = app
         self.redact = redact
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -126,33 +76,51 @@ class CatchAll:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
+        began = time.perf_counter()
+        status = 0  # no response started
+        extra = _HSTS if scope.get("scheme") == "https" else ()
 
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
+        async def send_at_edge(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
+                headers = message.get("headers")
+                if not isinstance(headers, list):
+                    headers = message["headers"] = list(headers or ())
+                present = {name.lower() for name, _ in headers}
+                headers.extend(h for h in (*_SECURITY_HEADERS, *extra) if h[0] not in present)
             await send(message)
 
         try:
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive, send_at_edge)
         except ClientDisconnect:
-            return  # the client left mid-body: there is no one to answer
+            pass  # the client left mid-body: there is no one to answer
         except Exception as exc:  # the last line of defence, by design
-            if is_outage(exc):
-                # Asking again shortly will work: say so (RFC 9110 503).
-                log.warning("database unreachable", extra=fields(
-                    exception=type(exc).__name__, method=scope["method"],
-                    path=self.redact(scope["path"])))
-                if not started:
-                    await response(unavailable(RETRY_AFTER_SECONDS))(scope, receive, send)
-                return
-            log.error("unhandled exception", extra=fields(
+            await self._answer_failure(exc, scope, receive, send_at_edge, started=status != 0)
+        finally:
+            seconds = time.perf_counter() - began
+            access_log.info("request", extra=fields(
+                method=scope["method"], path=self.redact(scope["path"]), status=status or 500,
+                ms=round(seconds * 1000, 1),
+            ))
+            handler = getattr(scope.get("endpoint"), "__name__", "other")
+            self.stats.observe(handler, scope["method"], status or 500, seconds)
+
+    async def _answer_failure(self, exc: Exception, scope: Scope, receive: Receive, send: Send,
+                              *, started: bool) -> None:
+        if is_outage(exc):
+            # Asking again shortly will work: say so (RFC 9110 503).
+            log.warning("database unreachable", extra=fields(
                 exception=type(exc).__name__, method=scope["method"],
                 path=self.redact(scope["path"])))
             if not started:
-                await response(Problem(500, "internal-error", "Internal error"))(
-                    scope, receive, send)
+                await response(unavailable(RETRY_AFTER_SECONDS))(scope, receive, send)
+            return
+        log.error("unhandled exception", extra=fields(
+            exception=type(exc).__name__, method=scope["method"],
+            path=self.redact(scope["path"])))
+        if not started:
+            await response(Problem(500, "internal-error", "Internal error"))(scope, receive, send)
 
 
 def _failure_by_type(send: Send) -> Send:
