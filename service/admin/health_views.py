@@ -12,6 +12,7 @@ from service.admin.layout import Staff, staff_page
 from service.admin.tables import counts, number, table
 from service.core import paths
 from service.core.clinic import Clinic
+from service.core.message_status import RETIRED
 
 # delivery/retry.py's failure classes (messages.last_error_class, message_events.error_class)
 # in words, and whether each is a TLS failure. A class added there and not here is shown as is.
@@ -75,6 +76,8 @@ def _summary(f: Figures) -> str:
         ("Jobs in the queue",
          "unknown: Redis is unreachable" if f.jobs is None else number(f.jobs)),
         ("TLS failures, last 24 hours", number(tls)),
+        ("Deleted by retention (RETENTION_DAYS), since the start",
+         number(f.by_status.get(RETIRED, 0))),
     ]
     return counts(items)
 

@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from service.access import require
 from service.access.rate_limit import RateLimiter
-from service.core.message_status import FINAL, IN_FLIGHT
+from service.core.message_status import FINAL, IN_FLIGHT, RETIRED
 from service.db.queries import QUERIES
 from service.db.queue import REDIS_UNREACHABLE
 from service.db.resources import Resources
@@ -90,6 +90,10 @@ async def metrics(request: Request) -> Response:
         "# TYPE hipaa_mail_messages_total counter",
         *(f'hipaa_mail_messages_total{{status="{status}"}} {by_status.get(status, 0)}'
           for status in FINAL),
+        "# HELP hipaa_mail_messages_retired_total Messages deleted by retention"
+        " (RETENTION_DAYS).",
+        "# TYPE hipaa_mail_messages_retired_total counter",
+        f"hipaa_mail_messages_retired_total {by_status.get(RETIRED, 0)}",
         "# HELP hipaa_mail_inbound_reports Bounce and complaint reports read, by outcome.",
         "# TYPE hipaa_mail_inbound_reports counter",
         *(f'hipaa_mail_inbound_reports_total{{outcome="{outcome}"}} {reports[outcome]}'

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from service import audit
-from service.core.message_status import FINAL
+from service.core.message_status import FINAL, RETIRED
 from service.core.randomness import time_ordered_floor
 from service.db.queries import QUERIES
 
@@ -117,7 +117,7 @@ async def _walk(db: asyncpg.Pool, step: Callable[[], Awaitable[list[asyncpg.Reco
     while time.monotonic() < deadline and (rows := await step()):
         async with db.acquire() as conn, conn.transaction():
             n = await conn.fetchval(QUERIES.retire_messages, [r["id"] for r in rows], cutoff,
-                                    list(FINAL))
+                                    list(FINAL), RETIRED)
             await _audit(conn, n, cutoff)
         deleted += n
     return deleted

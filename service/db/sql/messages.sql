@@ -255,7 +255,8 @@ WHERE status IN ('scheduled', 'queued', 'retrying') AND next_attempt_at < 'infin
 -- Waiting and in-flight statuses: how many messages are in them now, read through the partial
 -- indexes that hold just those rows (messages_due, messages_leased), so the read is as large as
 -- the backlog, not the table. Final statuses: how many messages reached them since the start
--- (migration 0030); a bounced message reached 'sent' first and is counted in both.
+-- (migration 0030); a bounced message reached 'sent' first and is counted in both. 'retired':
+-- messages deleted by retention (RETENTION_DAYS).
 SELECT status, count(*) AS n FROM messages
 WHERE status IN ('scheduled', 'queued', 'retrying') GROUP BY status
 UNION ALL

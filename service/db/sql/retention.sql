@@ -33,7 +33,8 @@ ORDER BY created_at, id LIMIT $4;
 -- name: retire-messages
 -- Of the messages $1 a walk found, those retention lets go, with their events: made before the
 -- cutoff $2, in a final status $3, past their link's expiry, and alone or of a retired campaign.
--- A row someone else holds locked waits for the next run. Returns how many went.
+-- A row someone else holds locked waits for the next run. Returns how many went, and adds them
+-- to the totals of migration 0030 under $4 ('retired', for /metrics and the health page).
 WITH doomed AS (
     SELECT id FROM messages
     WHERE id = ANY($1::uuid[]) AND created_at < $2 AND status = ANY($3::text[])
@@ -45,6 +46,10 @@ WITH doomed AS (
     DELETE FROM message_events WHERE message_id IN (SELECT id FROM doomed)
 ), gone AS (
     DELETE FROM messages WHERE id IN (SELECT id FROM doomed) RETURNING 1
+), counted AS (
+    INSERT INTO message_status_totals AS t (status, shard, n)
+    SELECT $4, pg_backend_pid() % 16, count(*) FROM gone HAVING count(*) > 0
+    ON CONFLICT (status, shard) DO UPDATE SET n = t.n + excluded.n
 )
 SELECT count(*) FROM gone;
 
