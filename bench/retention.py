@@ -8,8 +8,11 @@ PostgreSQL deleting the same rows in one statement, no batches, checks or audit 
 ``service.retention.retire`` runs on the original, as the worker's job does, and each prints
 messages a second and WAL a message. Last, VACUUM, and as many new messages as went are written
 again: the tables' size after that, against before retention, shows whether the space was reused.
+``--kept`` leaves a share of the old messages that must stay among them (scheduled far ahead),
+which the job's walk steps over and the one DELETE skips.
 
     python bench/retention.py [--old 200000] [--young 100000] [--rounds 3] [--random-ids]
+                              [--kept 0.2]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.delivery_throughput import ADMIN_DSN, dsn_of  # noqa: E402
 from bench.growth_fill import fill_messages, keyed_database  # noqa: E402
+from service.core.message_status import FINAL  # noqa: E402
 from service.retention import retire  # noqa: E402
 
 DATABASE = "hipaa_mail_retention"
@@ -54,7 +58,7 @@ SET session_replication_role = DEFAULT;
 """
 BULK_DELETE = """
 WITH doomed AS (SELECT id FROM messages WHERE created_at < $1 AND expires_at <= now()
-                AND status IN ('sent', 'failed', 'rejected', 'bounced', 'cancelled')),
+                AND (sent_at IS NULL OR sent_at < $1) AND status = ANY($2::text[])),
      events AS (DELETE FROM message_events WHERE message_id IN (SELECT id FROM doomed))
 DELETE FROM messages WHERE id IN (SELECT id FROM doomed)"""
 
@@ -82,13 +86,18 @@ async def _wal(db: asyncpg.Connection) -> int:
     return lsn
 
 
-async def _filled(old: int, young: int, random_ids: bool) -> tuple[str, list[object]]:
+async def _filled(old: int, young: int, random_ids: bool,
+                  kept: float) -> tuple[str, list[object]]:
     dsn, db, keys = await keyed_database(DATABASE)
     now = await db.fetchval("SELECT now()")
     await fill_messages(db, old, keys, now - OLD_END)
     if not random_ids:
         await db.execute(REKEY.replace("$1", f"'{(now - OLD_END).isoformat()}'::timestamptz"))
     await fill_messages(db, young, keys, now)
+    # Old rows that must stay (a schedule far ahead), spread among the rest: the walk steps
+    # over them, the one DELETE skips them.
+    await db.execute("UPDATE messages SET status = 'scheduled' WHERE created_at < $1"
+                     " AND random() < $2", now - OLD_END, kept)
     await db.execute("VACUUM (ANALYZE) messages, message_events")
     await db.close()
     return dsn, keys
@@ -101,7 +110,7 @@ async def _baseline(cutoff: dt.datetime) -> Run:
     await admin.close()
     db = await asyncpg.connect(dsn_of(COPY))
     wal, began = await _wal(db), time.perf_counter()
-    status = await db.execute(BULK_DELETE, cutoff)
+    status = await db.execute(BULK_DELETE, cutoff, list(FINAL))
     seconds = time.perf_counter() - began
     run = Run(int(status.split()[-1]), seconds, await _wal(db) - wal)
     await db.close()
@@ -111,8 +120,9 @@ async def _baseline(cutoff: dt.datetime) -> Run:
     return run
 
 
-async def _round(old: int, young: int, random_ids: bool) -> tuple[Run, Run, float, float]:
-    dsn, keys = await _filled(old, young, random_ids)
+async def _round(old: int, young: int, random_ids: bool,
+                 kept: float) -> tuple[Run, Run, float, float]:
+    dsn, keys = await _filled(old, young, random_ids, kept)
     db = await asyncpg.connect(dsn)
     cutoff = await db.fetchval("SELECT now() - make_interval(days => $1)", DAYS)
     size_before = await db.fetchval(SIZE)
@@ -136,10 +146,10 @@ async def _round(old: int, young: int, random_ids: bool) -> tuple[Run, Run, floa
     return service, baseline, regrown, vacuum_wal
 
 
-async def main(old: int, young: int, rounds: int, random_ids: bool) -> None:
+async def main(old: int, young: int, rounds: int, random_ids: bool, kept: float) -> None:
     results = []
     for n in range(1, rounds + 1):
-        service, baseline, regrown, vacuum_wal = await _round(old, young, random_ids)
+        service, baseline, regrown, vacuum_wal = await _round(old, young, random_ids, kept)
         results.append((service, baseline, regrown, vacuum_wal))
         print(f"round {n}: retention {service.messages:,} in {service.seconds:.1f} s "
               f"({service.rate:,.0f}/s, {service.wal_per_message / 1024:.1f} KB WAL each); "
@@ -167,5 +177,8 @@ if __name__ == "__main__":
     parser.add_argument("--young", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--random-ids", action="store_true")
+    parser.add_argument("--kept", type=float, default=0.0,
+                        help="share of the old messages that must stay (scheduled)")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.old, arguments.young, arguments.rounds, arguments.random_ids))
+    asyncio.run(main(arguments.old, arguments.young, arguments.rounds, arguments.random_ids,
+                     arguments.kept))

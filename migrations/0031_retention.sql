@@ -18,8 +18,18 @@ CREATE TABLE campaign_figures (
 -- this index each deleted message would scan every report.
 CREATE INDEX inbound_reports_message ON inbound_reports (message_id) WHERE message_id IS NOT NULL;
 
+-- Where each of retention's two walks stopped (service/retention/deletion.py), kept with every
+-- batch it deletes: rows the period has passed but that must stay a while longer (a paused
+-- campaign's, a link still open) are stepped over once a pass, not again in every run.
+CREATE TABLE retention_walks (
+    walk     text PRIMARY KEY,
+    after_at timestamptz NOT NULL,
+    after    uuid NOT NULL
+);
+
 -- Messages made before migration 0029 have random (version 4) ids, spread over the whole key
 -- range, so the primary key cannot find the old ones among them. This index holds only those
 -- rows, by age; new rows have version 7 ids and never enter it. It empties as they are retired.
+-- Writes to messages wait while it is built (5 s at ten million rows, bench/growth_fill.py).
 CREATE INDEX messages_random_ids ON messages (created_at, id)
     WHERE get_byte(uuid_send(id), 6) >> 4 = 4;

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 import time
+import types
 import uuid
 from typing import Any
 
@@ -25,7 +26,7 @@ from service.core.config import Settings
 from service.core.randomness import time_ordered_uuid
 from service.db.queries import QUERIES
 from service.devtools.relay import Mailbox
-from service.retention import retire
+from service.retention import deletion, retire
 from service.worker import jobs
 from tests.campaign_setup import progress, sent_campaign
 from tests.conftest import run_worker
@@ -44,6 +45,8 @@ async def _age(app: Starlette, message_id: str | uuid.UUID, days: float, *,
         await conn.execute("SET LOCAL session_replication_role = replica")
         await conn.execute(
             "UPDATE messages SET id = $2, created_at = $3,"
+            " sent_at = CASE WHEN sent_at IS NOT NULL"
+            " THEN $3::timestamptz + interval '1 minute' END,"
             " expires_at = CASE WHEN $4 THEN now() - interval '1 day' ELSE expires_at END"
             " WHERE id = $1", uuid.UUID(str(message_id)), new, at, expired)
         await conn.execute("UPDATE message_events SET message_id = $2 WHERE message_id = $1",
@@ -80,6 +83,11 @@ CASES = [
     ("random id, sent, older", DAYS + 1, "sent", True, True, True),
     ("random id, sent, within the period", DAYS - 1, "sent", True, True, False),
     ("random id, queued, older", DAYS + 1, "queued", True, True, False),
+    # Accepted before the period but sent within it (retries, a schedule): its unsubscribe link
+    # works for the period after the email went.
+    ("sent within the period, accepted before", DAYS + 1, "sent", False, True, False),
+    # Its delivery's audit record is not written yet.
+    ("sent, older, delivery not audited yet", DAYS + 1, "sent", False, True, False),
 ]
 
 
@@ -95,6 +103,10 @@ async def test_retention_deletes_exactly_the_old_final_expired_messages(
         await db.execute("UPDATE messages SET status = $2 WHERE id = $1",
                          uuid.UUID(message_id), status)
         aged[case] = await _age(app, message_id, days, random_id=random_id, expired=expired)
+    await db.execute("UPDATE messages SET sent_at = now() - make_interval(days => $2)"
+                     " WHERE id = $1", aged["sent within the period, accepted before"], DAYS - 1)
+    await db.execute("INSERT INTO delivery_audit_queue (message_id) VALUES ($1)",
+                     aged["sent, older, delivery not audited yet"])
     one_gone = aged["sent, older than the period"]
     await db.execute("INSERT INTO inbound_reports (outcome, message_id) VALUES ('delayed', $1)",
                      one_gone)
@@ -148,6 +160,50 @@ async def test_a_run_cut_short_goes_on_in_the_next(
     cut = await _run(app, seconds=0)
     assert (cut.messages, cut.finished) == (0, False)
     assert (await _run(app)).messages == 3
+
+
+class _StepClock:
+    """The pool, with a clock that moves one tick a walk step, so that a run's deadline is a
+    number of steps (retention's own clock is the machine's)."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.ticks = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    async def fetch(self, query: str, *args: Any) -> Any:
+        if query in (QUERIES.retention_walk, QUERIES.retention_walk_random_ids):
+            self.ticks += 1
+        return await self.db.fetch(query, *args)
+
+
+async def test_the_walk_goes_on_where_the_last_run_stopped(
+    app: Starlette, client: httpx.AsyncClient, keys: dict[str, str], settings: Settings,
+    mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows that must stay (still being retried) ahead of rows that may go: each run steps on
+    from where the last one stopped, instead of over the same kept rows again, and a walk that
+    reached its end starts again from the bottom."""
+    db = app.state.resources.db
+    ids = await _reminders(client, keys["sender"], 6)
+    await run_worker(settings)
+    for n, message_id in enumerate(ids):  # the oldest four are kept
+        aged = await _age(app, message_id, DAYS + 10 - n)
+        if n < 4:
+            await db.execute("UPDATE messages SET status = 'retrying' WHERE id = $1", aged)
+    monkeypatch.setattr(deletion, "BATCH", 2)
+    clock = _StepClock(db)
+    monkeypatch.setattr(deletion, "time", types.SimpleNamespace(monotonic=lambda: clock.ticks))
+    deleted = []
+    for _ in range(3):  # one step a run: two kept, two kept, then the two that may go
+        clock.ticks = 0
+        deleted.append((await retire(clock, DAYS, 1)).messages)  # type: ignore[arg-type]
+    assert deleted == [0, 0, 2]
+    assert (await _run(app)).messages == 0
+    assert await db.fetchval("SELECT after FROM retention_walks WHERE walk = 'ids'") == \
+        uuid.UUID(int=0)
 
 
 async def _figures(client: httpx.AsyncClient, keys: dict[str, str], campaign: str) -> Any:

@@ -120,8 +120,8 @@ class Settings:
     # An endpoint whose every attempt failed this long is disabled until an admin enables it.
     webhook_disable_after_seconds: float = 5 * 24 * 3600
     # Message rows (with their events, and a finished campaign's audience) are deleted this many
-    # days after they were accepted, once final and their link expired; 0 keeps them. Audit
-    # records are never deleted by it.
+    # days after they were accepted and sent, once final and their link expired; 0 keeps them.
+    # Audit records are never deleted by it.
     retention_days: int = 0
 
     @classmethod

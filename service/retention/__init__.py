@@ -3,6 +3,6 @@ time, the messages and events older than the period, and the sealed audience of 
 retired whole, after keeping its figures. May import core, db and audit.
 """
 
-from service.retention.retire import Retired, retire
+from service.retention.deletion import Retired, retire
 
 __all__ = ["Retired", "retire"]

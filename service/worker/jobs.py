@@ -156,7 +156,15 @@ async def retire_old(ctx: dict[str, Any]) -> int:
     # Every batch commits on its own; the next run, a minute away, goes on from there.
     done = await _unless_outage("retention", retention.retire(
         w.db, w.settings.retention_days, time.monotonic() + RETENTION_JOB_SECONDS), None)
-    return 0 if done is None else done.messages
+    if done is None:
+        return 0
+    if done.messages or done.campaigns or done.audience or not done.finished:
+        # Unfinished run after unfinished run: more falls due than the job deletes.
+        log.log(logging.INFO if done.finished else logging.WARNING,
+                "retention deleted %d messages and %d addresses, retired %d campaigns%s",
+                done.messages, done.audience, done.campaigns,
+                "" if done.finished else "; out of time, the next run goes on")
+    return done.messages
 
 
 async def deliver_webhooks(ctx: dict[str, Any]) -> int:

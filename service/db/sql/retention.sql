@@ -12,10 +12,19 @@ ORDER BY c.created_at
 LIMIT $2;
 
 -- name: keep-campaign-figures
+-- Returns the campaign's id, or nothing if another run kept its figures first.
 INSERT INTO campaign_figures (campaign_id, audience, by_status, delivered, bounced, complained,
                               failed)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (campaign_id) DO NOTHING;
+ON CONFLICT (campaign_id) DO NOTHING
+RETURNING campaign_id;
+
+-- name: retention-walk-position
+SELECT after_at, after FROM retention_walks WHERE walk = $1;
+
+-- name: keep-retention-walk-position
+INSERT INTO retention_walks (walk, after_at, after) VALUES ($1, $2, $3)
+ON CONFLICT (walk) DO UPDATE SET after_at = excluded.after_at, after = excluded.after;
 
 -- name: retention-walk
 -- A step of the walk over the primary key's oldest end: the next $3 ids after $1 below the bound
@@ -31,14 +40,17 @@ WHERE get_byte(uuid_send(id), 6) >> 4 = 4 AND created_at < $3 AND (created_at, i
 ORDER BY created_at, id LIMIT $4;
 
 -- name: retire-messages
--- Of the messages $1 a walk found, those retention lets go, with their events: made before the
--- cutoff $2, in a final status $3, past their link's expiry, and alone or of a retired campaign.
+-- Of the messages $1 a walk found, those retention lets go, with their events: made and sent
+-- before the cutoff $2 (an unsubscribe link works for the period after the email went, however
+-- long its retries took), in a final status $3, past their link's expiry, with their delivery's
+-- audit record written, and alone or of a retired campaign.
 -- A row someone else holds locked waits for the next run. Returns how many went, and adds them
 -- to the totals of migration 0030 under $4 ('retired', for /metrics and the health page).
 WITH doomed AS (
     SELECT id FROM messages
-    WHERE id = ANY($1::uuid[]) AND created_at < $2 AND status = ANY($3::text[])
-      AND expires_at <= now()
+    WHERE id = ANY($1::uuid[]) AND created_at < $2 AND (sent_at IS NULL OR sent_at < $2)
+      AND status = ANY($3::text[]) AND expires_at <= now()
+      AND NOT EXISTS (SELECT 1 FROM delivery_audit_queue q WHERE q.message_id = messages.id)
       AND (campaign_id IS NULL
            OR EXISTS (SELECT 1 FROM campaign_figures f WHERE f.campaign_id = messages.campaign_id))
     FOR UPDATE SKIP LOCKED
