@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
+import asyncpg
 import httpx
 
 REMINDER: dict[str, Any] = {
@@ -49,6 +51,16 @@ def portal_token(data: bytes) -> str:
     assert found, "no portal link in the email"
     assert len(set(found)) == 1
     return str(found[0])
+
+
+async def plan_without_seqscans(db: asyncpg.Pool, query: str, *args: Any) -> dict[str, Any]:
+    """The plan of ``query`` with sequential scans priced out, so that a query that must read a
+    whole table shows which index it reads it through."""
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        (plan,) = json.loads(await conn.fetchval("EXPLAIN (FORMAT JSON) " + query, *args))
+    found: dict[str, Any] = plan["Plan"]
+    return found
 
 
 def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:

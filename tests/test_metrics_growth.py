@@ -5,7 +5,6 @@ only the last 15 minutes of events; and the figures follow every status change."
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import httpx
@@ -13,7 +12,7 @@ import pytest
 from starlette.applications import Starlette
 
 from service.db.queries import QUERIES
-from tests.helpers import REMINDER, auth, plan_nodes, send
+from tests.helpers import REMINDER, auth, plan_nodes, plan_without_seqscans, send
 
 # The partial indexes that hold only waiting and in-flight rows.
 IN_FLIGHT_INDEXES = {"messages_due", "messages_leased"}
@@ -21,13 +20,9 @@ IN_FLIGHT_INDEXES = {"messages_due", "messages_leased"}
 
 async def _scans(app: Starlette, query: str, *args: Any) -> list[tuple[str, str, bool]]:
     """How the plan reads `messages` and `message_events`: (table, index, with a condition),
-    with sequential scans priced out, so that a query that must read the whole table shows
-    which index it reads it through. A bitmap scan reads through the indexes beneath it."""
-    async with app.state.resources.db.acquire() as conn, conn.transaction():
-        await conn.execute("SET LOCAL enable_seqscan = off")
-        (plan,) = json.loads(await conn.fetchval("EXPLAIN (FORMAT JSON) " + query, *args))
+    with sequential scans priced out. A bitmap scan reads through the indexes beneath it."""
     scans = []
-    for node in plan_nodes(plan["Plan"]):
+    for node in plan_nodes(await plan_without_seqscans(app.state.resources.db, query, *args)):
         table = node.get("Relation Name")
         if table not in ("messages", "message_events"):
             continue

@@ -30,7 +30,7 @@ from service.retention import deletion, retire
 from service.worker import jobs
 from tests.campaign_setup import progress, sent_campaign
 from tests.conftest import run_worker
-from tests.helpers import REMINDER, auth, plan_nodes, send
+from tests.helpers import REMINDER, auth, plan_nodes, plan_without_seqscans, send
 
 DAYS = 90
 
@@ -257,10 +257,8 @@ async def test_a_finished_campaign_is_retired_with_its_figures_kept(
 
 
 async def _reads(app: Starlette, query: str, *args: Any) -> set[str]:
-    async with app.state.resources.db.acquire() as conn, conn.transaction():
-        await conn.execute("SET LOCAL enable_seqscan = off")
-        (plan,) = json.loads(await conn.fetchval("EXPLAIN (FORMAT JSON) " + query, *args))
-    return {node["Index Name"] for node in plan_nodes(plan["Plan"])
+    plan = await plan_without_seqscans(app.state.resources.db, query, *args)
+    return {node["Index Name"] for node in plan_nodes(plan)
             if node.get("Relation Name") == "messages" and "Index Name" in node}
 
 
