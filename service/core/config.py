@@ -222,7 +222,8 @@ class Settings:
         shortest = max(MIN_RETENTION_DAYS, -(-self.portal_ttl_seconds // (24 * 3600)))
         if 0 < self.retention_days < shortest:
             raise ConfigError("RETENTION_DAYS", f"must be 0 (keep every message) or at least "
-                                                f"{shortest} (30, and PORTAL_TTL_SECONDS in days)")
+                                                f"{shortest} ({MIN_RETENTION_DAYS}, and "
+                                                f"PORTAL_TTL_SECONDS in days)")
 
     def _check_production(self) -> None:
         if not self.production:

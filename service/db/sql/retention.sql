@@ -66,7 +66,7 @@ WITH doomed AS (
 SELECT count(*) FROM gone;
 
 -- name: retire-audience
--- The sealed addresses of a retired campaign, $2 at a time; returns how many went.
+-- The sealed addresses of a retired campaign, $1 at a time; returns how many went.
 WITH doomed AS (
     SELECT a.campaign_id, a.email_index FROM campaign_audience a
     WHERE a.campaign_id = (SELECT f.campaign_id FROM campaign_figures f
