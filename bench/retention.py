@@ -43,13 +43,14 @@ DAYS = 90
 OLD_END = dt.timedelta(days=DAYS + 31)
 SIZE = """SELECT sum(pg_total_relation_size(t))::bigint
           FROM unnest(ARRAY['messages', 'message_events']::regclass[]) AS t"""
-# Version-7 ids of each old row's own moment, as service/core/randomness makes them; the events
-# follow (triggers off: this is the fill, nothing is counted).
+# Version-7 ids of each old row's own moment: the migrations' time_ordered_uuid() with its
+# millisecond replaced by the row's; the events follow (triggers off: this is the fill, nothing
+# is counted).
 REKEY = """
 CREATE TEMP TABLE rekey AS
-SELECT id AS old, encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING
+SELECT id AS old, encode(overlay(uuid_send(time_ordered_uuid()) PLACING
            substring(int8send(floor(extract(epoch FROM created_at) * 1000)::bigint) FROM 3)
-           FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid AS new
+           FROM 1 FOR 6), 'hex')::uuid AS new
 FROM messages WHERE created_at < $1;
 SET session_replication_role = replica;
 UPDATE messages m SET id = r.new FROM rekey r WHERE m.id = r.old;
