@@ -107,13 +107,13 @@ async def _walk(db: asyncpg.Pool, name: str, cutoff: dt.datetime, deadline: floa
     deleted = 0
     while time.monotonic() < deadline:
         rows = await step(after_at, after)
-        if rows:
-            after_at, after = rows[-1].get("created_at", _BOTTOM_AT), rows[-1]["id"]
-        else:
-            after_at, after = _BOTTOM_AT, _BOTTOM
+        if not rows:
+            await db.execute(QUERIES.keep_retention_walk_position, name, _BOTTOM_AT, _BOTTOM)
+            break
+        after_at, after = rows[-1].get("created_at", _BOTTOM_AT), rows[-1]["id"]
         async with db.acquire() as conn, conn.transaction():
             n = await conn.fetchval(QUERIES.retire_messages, [r["id"] for r in rows], cutoff,
-                                    list(FINAL), RETIRED) if rows else 0
+                                    list(FINAL), RETIRED)
             await conn.execute(QUERIES.keep_retention_walk_position, name, after_at, after)
             if n:
                 await audit.record(conn, actor="worker", action="message.retire",
@@ -121,6 +121,4 @@ async def _walk(db: asyncpg.Pool, name: str, cutoff: dt.datetime, deadline: floa
                                    object_id=f"before {cutoff.isoformat()}", outcome="deleted",
                                    detail=f"{n} messages")
         deleted += n
-        if not rows:
-            break
     return deleted
