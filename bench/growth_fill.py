@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.delivery_throughput import fresh_database  # noqa: E402
 from service.access import create_api_key  # noqa: E402
 from service.audit import GENESIS, chain_hash  # noqa: E402
-from service.db.queries import Queries  # noqa: E402
+from service.db.queries import named_queries  # noqa: E402
 from service.delivery.smtp import TransportEvidence  # noqa: E402
 
 GROWTH_DB = "hipaa_mail_growth_10m"
@@ -50,14 +49,7 @@ _EVIDENCE = TransportEvidence("TLSv1.3", "TLS_AES_256_GCM_SHA384", "ab" * 32,
                               "relay.clinic.example").audit_detail()
 
 
-def _queries() -> Queries:
-    parts = re.split(r"^-- name: ([a-z-]+)\s*$", (ROOT / "bench/growth_fill.sql").read_text(),
-                     flags=re.MULTILINE)
-    return Queries({name: body.strip() for name, body in zip(parts[1::2], parts[2::2],
-                                                             strict=True)})
-
-
-SQL = _queries()
+SQL = named_queries((ROOT / "bench/growth_fill.sql").read_text())
 
 
 async def fill_messages(db: asyncpg.Connection, rows: int, keys: list[object],

@@ -33,17 +33,23 @@ class Queries:
             await conn.prepare(sql)
 
 
-def _load() -> Queries:
+def named_queries(*files: str) -> Queries:
+    """The ``-- name:`` blocks of SQL ``files`` (their texts), as one ``Queries``."""
     texts: dict[str, str] = {}
-    for entry in sorted(resources.files("service.db.sql").iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".sql"):
-            continue
-        parts = _NAME.split(entry.read_text())
+    for text in files:
+        parts = _NAME.split(text)
         for name, body in zip(parts[1::2], parts[2::2], strict=True):
             if name in texts:
                 raise ValueError(f"SQL query {name!r} is defined twice")
             texts[name] = body.strip()
     return Queries(texts)
+
+
+def _load() -> Queries:
+    return named_queries(*(
+        entry.read_text()
+        for entry in sorted(resources.files("service.db.sql").iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".sql")))
 
 
 QUERIES = _load()
