@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import resource
@@ -48,6 +49,7 @@ from bench.delivery_throughput import (  # noqa: E402
     cpu_seconds,
     free_port,
     fresh_database,
+    relay_sink,
 )
 from service.access import create_api_key  # noqa: E402
 from service.devtools.certs import make_test_pki  # noqa: E402
@@ -237,6 +239,7 @@ async def main() -> None:
         processes.append(subprocess.Popen(list(command), env=env, cwd=cwd, stdout=output))
         return processes[-1]
 
+    stack = contextlib.ExitStack()
     try:
         # A Redis of its own: arq's job ids are not per queue, so a shared one would let
         # another run's API take this one's nudges.
@@ -264,11 +267,7 @@ async def main() -> None:
         delivering = Side("delivering", service.url, api, "messages")
         if args.while_delivering:
             certs = make_test_pki(workdir / "pki")
-            sink = subprocess.Popen(
-                [sys.executable, str(ROOT / "bench/relay_sink.py"), str(smtp_port),
-                 str(workdir / "pki")], stdout=subprocess.PIPE, text=True)
-            processes.append(sink)  # type: ignore[arg-type]
-            assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
+            stack.enter_context(relay_sink(smtp_port, workdir / "pki"))
             env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), SMTP_TLS="starttls",
                        SMTP_CA_FILE=str(certs.ca_cert))
         sides = [service, *([delivering] if args.while_delivering else []), baseline]
@@ -296,6 +295,7 @@ async def main() -> None:
         redis.close()
         report(args, results)
     finally:
+        stack.close()
         for process in reversed(processes):
             process.terminate()
         for process in reversed(processes):

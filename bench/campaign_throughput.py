@@ -46,6 +46,7 @@ from bench.delivery_throughput import (  # noqa: E402
     free_port,
     fresh_database,
     raw_ceiling,
+    relay_sink,
 )
 from service.access import create_api_key  # noqa: E402
 from service.core.addresses import email_index  # noqa: E402
@@ -146,14 +147,8 @@ async def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="hipaa-campaign-"))
     certs = make_test_pki(workdir / "pki")
     smtp_port, api_port = free_port(), free_port()
-    sink = subprocess.Popen([sys.executable, str(ROOT / "bench/relay_sink.py"), str(smtp_port),
-                             str(workdir / "pki")], stdout=subprocess.PIPE, text=True)
-    assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
-    try:
+    with relay_sink(smtp_port, workdir / "pki"):
         await run(args, n, workdir, certs, smtp_port, api_port)
-    finally:
-        sink.terminate()
-        sink.wait(timeout=30)
 
 
 async def run(args: argparse.Namespace, n: int, workdir: Path, certs: CertFiles,
