@@ -5,6 +5,13 @@
 --   WRK_TAG   unique per run (rows of earlier runs never collide)
 --   WRK_KEY   the sender API key (the bare app ignores it)
 --   WRK_IDS   a file that receives the id of every 202, one per line, for the row check
+--   WRK_LIMIT (optional) answers per thread, for a number of messages rather than a duration:
+--             once a thread has that many, it creates WRK_IDS .. ".done-" .. its number and
+--             stops, and the bench interrupts wrk once every thread has. POSTs then still in
+--             flight on the thread's other connections may be accepted unanswered, so the bench
+--             counts the messages in PostgreSQL rather than the answers. (Counting requests
+--             sent would not do: wrk calls request() again, dropping the first, when a socket
+--             write would block.)
 -- done() prints one line, "wrk-result {json}", with the counts and latency percentiles (µs).
 
 local threads = {}
@@ -20,7 +27,9 @@ function init(args)
       ["Authorization"] = "Bearer " .. os.getenv("WRK_KEY"),
       ["Content-Type"] = "application/json",
    }
+   limit = tonumber(os.getenv("WRK_LIMIT") or "0")
    sent = 0
+   answered = 0
    ids = {}
    statuses = {}
 end
@@ -39,6 +48,11 @@ function response(status, _, body)
    statuses[status] = (statuses[status] or 0) + 1
    if status == 202 then
       ids[#ids + 1] = string.match(body, '"id":%s*"([%x%-]+)"')
+   end
+   answered = answered + 1
+   if answered == limit then
+      assert(io.open(os.getenv("WRK_IDS") .. ".done-" .. number, "w")):close()
+      wrk.thread:stop()
    end
 end
 

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import json
 import os
 import resource
 import shutil
@@ -31,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import uuid
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -43,7 +41,7 @@ from redis import Redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import bare_app  # noqa: E402
+from bench import bare_app, wrk_load  # noqa: E402
 from bench.delivery_throughput import (  # noqa: E402
     ADMIN_DSN,
     cpu_seconds,
@@ -57,7 +55,6 @@ from service.devtools.certs import make_test_pki  # noqa: E402
 # A database of this run's own, dropped at its end: other benches, and other runs of this one,
 # may run meanwhile.
 BENCH_DB = f"hipaa_mail_bench_accept_{os.getpid()}"
-LOAD_SCRIPT = ROOT / "bench" / "accept.lua"
 
 
 @dataclass
@@ -147,22 +144,12 @@ async def wait_answering(url: str, process: subprocess.Popen[bytes], ready: int 
 def run_wrk(side: Side, args: argparse.Namespace, key: str, seconds: int,
             workdir: Path) -> tuple[dict, list[str], float, float]:  # type: ignore[type-arg]
     """wrk's result line, the ids it got 202s for, the server's and wrk's CPU seconds."""
-    ids_file = workdir / f"ids-{uuid.uuid4().hex}"
-    env = {**os.environ, "WRK_TAG": uuid.uuid4().hex[:12], "WRK_KEY": key,
-           "WRK_IDS": str(ids_file)}
     server_before, wrk_before = tree_cpu_seconds(side.process.pid), children_cpu_seconds()
-    done = subprocess.run(
-        ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s",
-         "--timeout", "10s", "-s", str(LOAD_SCRIPT), side.url + "/v1/messages"],
-        env=env, capture_output=True, text=True, check=False)
+    result, ids = wrk_load.post_for(side.url, key, seconds, args.connections, args.threads,
+                                    workdir)
     server_cpu = tree_cpu_seconds(side.process.pid) - server_before
     wrk_cpu = children_cpu_seconds() - wrk_before
-    lines = [line for line in done.stdout.splitlines() if line.startswith("wrk-result ")]
-    if done.returncode != 0 or not lines:
-        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    ids = ids_file.read_text().split()
-    ids_file.unlink()
-    return json.loads(lines[-1].removeprefix("wrk-result ")), ids, server_cpu, wrk_cpu
+    return result, ids, server_cpu, wrk_cpu
 
 
 async def check_rows(db: asyncpg.Connection, side: Side, ids: list[str]) -> int:

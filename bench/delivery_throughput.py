@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import statistics
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import postfix_relay  # noqa: E402
-from bench.http_load import post_many  # noqa: E402
+from bench import postfix_relay, wrk_load  # noqa: E402
 from service.access import create_api_key  # noqa: E402
 from service.core.config import Settings  # noqa: E402
 from service.db.migrations import migrate  # noqa: E402
@@ -50,6 +50,11 @@ ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 _EMPTY = "TRUNCATE messages, message_events, inbound_reports, audit_log"
 # Longer than a delivery run takes to audit its last sends and end.
 QUIET_SECONDS = 1.5
+# Anything still to send? Each half is one of the messages table's partial indexes (their
+# predicates word for word: messages_due, messages_leased).
+_IN_FLIGHT = ("SELECT EXISTS (SELECT 1 FROM messages"
+              " WHERE status IN ('scheduled', 'queued', 'retrying'))"
+              " OR EXISTS (SELECT 1 FROM messages WHERE status = 'sending')")
 BENCH_DB = "hipaa_mail_bench"
 
 
@@ -63,9 +68,10 @@ def free_port() -> int:
 
 async def raw_ceiling(n: int, connections: int, port: int, ca: Path, composer: Composer,
                       subject: str = "Upcoming Appointment Reminder",
-                      extra_headers: dict[str, str] | None = None) -> float:
+                      extra_headers: dict[str, str] | None = None) -> Spent:
     """Prebuilt messages of the service's own shape (its ``composer``, ``subject``,
-    ``extra_headers``), pushed by bare aiosmtplib over ``connections`` TLS sessions."""
+    ``extra_headers``), pushed by bare aiosmtplib over ``connections`` TLS sessions; ``own``
+    is the client's CPU (this process's)."""
     messages = [
         composer.render(
             recipient=f"p{i}@example.org",
@@ -86,9 +92,10 @@ async def raw_ceiling(n: int, connections: int, port: int, ca: Path, composer: C
             await client.sendmail(env.sender, [env.recipient], env.data)
         await client.quit()
 
-    started = time.perf_counter()
+    meter = Meter(time.process_time)
     await asyncio.gather(*(push(messages[i::connections]) for i in range(connections)))
-    return n / (time.perf_counter() - started)
+    meter.stop()
+    return meter.spent(n)
 
 
 def dsn_of(name: str) -> str:
@@ -113,60 +120,128 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds this machine's cores have been busy so far, whoever kept them busy (the
+    service, PostgreSQL, the relay, the load, the kernel's I/O): /proc/stat's user, nice,
+    system, irq and softirq (not idle, I/O wait or steal)."""
+    user, nice, system, _, _, irq, softirq = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+async def database_cpu_seconds(db: asyncpg.Connection, database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to ``database`` (on this machine; none
+    if PostgreSQL runs elsewhere)."""
+    seconds = {}
+    for pid in await db.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database):
+        try:
+            seconds[pid["pid"]] = cpu_seconds(pid["pid"])
+        except FileNotFoundError:
+            continue
+    return seconds
+
+
+def database_cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """A measured stretch of work: messages a second, and per message (µs) the machine's busy
+    CPU and the CPU of the process ``Meter`` was given."""
+    rate: float
+    machine_us: float
+    own_us: float
+
+    def cores(self) -> float:
+        """How many of the machine's cores were busy on average."""
+        return self.machine_us * self.rate / 1e6
+
+
+class Meter:
+    """Started on creation; ``own`` reads the CPU seconds of the process of interest."""
+
+    def __init__(self, own: Callable[[], float]) -> None:
+        self._own = own
+        self._start = self._read()
+        self._end = self._start
+
+    def _read(self) -> tuple[float, float, float]:
+        return time.perf_counter(), machine_busy_seconds(), self._own()
+
+    def stop(self) -> None:
+        self._end = self._read()
+
+    def spent(self, n: int) -> Spent:
+        wall, busy, own = (end - start for end, start in zip(self._end, self._start, strict=True))
+        return Spent(n / wall, busy / n * 1e6, own / n * 1e6)
+
+
 @dataclass(frozen=True, slots=True)
 class Round:
-    end_to_end: float  # msg/s, first request to last 250, API and worker side by side
-    delivery: float  # msg/s, worker resumed to last 250, every message already accepted
-    cpu_us: float  # the worker's CPU per message delivered alone
+    end_to_end: Spent  # first request to last 250, API and worker side by side; own: the worker
+    delivery: Spent  # worker resumed to last 250, every message already accepted; likewise
+    database_us: float  # PostgreSQL's CPU per message delivered alone
 
 
-async def _all_sent(db: asyncpg.Connection, n: int, started: float) -> float:
-    while await db.fetchval("SELECT count(*) FROM messages WHERE status = 'sent'") < n:
+async def _all_sent(db: asyncpg.Connection, meter: Meter) -> int:
+    """Waits until nothing is left to send, stops ``meter`` and returns the number of
+    messages, every one sent. Polls the partial indexes of the rows still to send (a few
+    pages), not a count of the whole table, which cost PostgreSQL a millisecond a poll at this
+    size, taken from the service it measured."""
+    started = time.perf_counter()
+    while await db.fetchval(_IN_FLIGHT):
         if time.perf_counter() - started > 600:
             raise TimeoutError("service did not deliver in time")
         await asyncio.sleep(0.02)
-    return time.perf_counter() - started
+    meter.stop()
+    messages, sent = await db.fetchrow(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'sent') FROM messages")
+    if sent != messages:
+        raise SystemExit(f"{sent} of {messages} messages sent: the rest failed or were refused")
+    return int(messages)
 
 
-async def _accept(n: int, api_port: int, key: str) -> float:
-    bodies = [
-        {"to": f"p{i}@example.org", "purpose": "treatment",
-         "subject": "Upcoming Appointment Reminder", "content": f"Appointment details {i}"}
-        for i in range(n)
-    ]
-    started = time.perf_counter()
-    statuses = await post_many("127.0.0.1", api_port, "/v1/messages",
-                               {"Authorization": f"Bearer {key}"}, bodies, connections=16)
-    assert set(statuses) == {202}, set(statuses)
-    return started
+async def _accept(n: int, api_port: int, key: str, workdir: Path) -> float:
+    """Posts at least ``n`` reminders with wrk; returns the seconds that took."""
+    result, answered = await wrk_load.post_at_least(
+        f"http://127.0.0.1:{api_port}", key, n, connections=16, threads=2, workdir=workdir)
+    if set(result["statuses"]) != {"202"}:
+        raise SystemExit(f"wrk: answers {result['statuses']} to reminders")
+    return answered
 
 
-async def service_rate(n: int, api_port: int, dsn: str, key: str, worker: int) -> Round:
+async def service_rate(n: int, api_port: int, dsn: str, key: str, worker: int,
+                       workdir: Path) -> Round:
     """Two sends of ``n``: end to end (accepting while delivering), then delivery alone: the
     worker is stopped (SIGSTOP) while the API accepts, and timed from SIGCONT, so the figure is
     the worker's own, not the API's accept rate."""
     db = await asyncpg.connect(dsn)
     await db.execute(_EMPTY)
-    started = await _accept(n, api_port, key)
-    accepted = time.perf_counter() - started
-    elapsed = await _all_sent(db, n, started)
+    worker_cpu = functools.partial(cpu_seconds, worker)
+    meter = Meter(worker_cpu)
+    accepted = await _accept(n, api_port, key, workdir)
+    messages = await _all_sent(db, meter)
+    end_to_end = meter.spent(messages)
     # Emptied while the worker runs (TRUNCATE waits for every open transaction), and stopped
     # once its run has audited and ended, so that it holds no transaction while stopped.
     await db.execute(_EMPTY)
     await asyncio.sleep(QUIET_SECONDS)
     os.kill(worker, signal.SIGSTOP)
     try:
-        await _accept(n, api_port, key)
+        await _accept(n, api_port, key, workdir)
     finally:
-        cpu = cpu_seconds(worker)
+        database_before = await database_cpu_seconds(db, BENCH_DB)
+        meter = Meter(worker_cpu)
         os.kill(worker, signal.SIGCONT)
-    alone = await _all_sent(db, n, time.perf_counter())
-    cpu = cpu_seconds(worker) - cpu
+    delivered = await _all_sent(db, meter)
+    alone = meter.spent(delivered)
+    database = database_cpu_spent(database_before, await database_cpu_seconds(db, BENCH_DB))
     await db.close()
-    print(f"  service: accepted {n} in {accepted:.2f}s ({n / accepted:.0f}/s), "
-          f"all sent after {elapsed:.2f}s; delivery alone {alone:.2f}s; "
-          f"worker CPU {cpu / n * 1e6:.0f} µs/message", flush=True)
-    return Round(n / elapsed, n / alone, cpu / n * 1e6)
+    print(f"  service: accepted {messages} in {accepted:.2f}s ({messages / accepted:.0f}/s), "
+          f"all sent {messages / end_to_end.rate:.2f}s after the first; delivery alone "
+          f"{delivered} in {delivered / alone.rate:.2f}s", flush=True)
+    return Round(end_to_end, alone, database / delivered * 1e6)
 
 
 async def main() -> None:
@@ -200,6 +275,28 @@ def relay_sink(port: int, cert_dir: Path) -> Iterator[None]:
     finally:
         sink.terminate()
         sink.wait(timeout=30)
+
+
+def _median(spent: Sequence[Spent]) -> Spent:
+    return Spent(statistics.median(s.rate for s in spent),
+                 statistics.median(s.machine_us for s in spent),
+                 statistics.median(s.own_us for s in spent))
+
+
+def _figures(raw: Spent, service: Round,
+             ratios: Sequence[tuple[float, float]] | None = None) -> str:
+    """A round's figures, or (with every round's ``ratios``) the medians'."""
+    e2e, alone = service.end_to_end, service.delivery
+    ratios = ratios or [(e2e.rate / raw.rate, alone.rate / raw.rate)]
+    return (
+        f"raw aiosmtplib {raw.rate:,.0f} msg/s; service end to end {e2e.rate:,.0f} msg/s "
+        f"(ratio {statistics.median(r for r, _ in ratios):.2f}); delivery alone "
+        f"{alone.rate:,.0f} msg/s (ratio {statistics.median(r for _, r in ratios):.2f})\n"
+        f"  the machine's busy CPU a message (cores busy): raw {raw.machine_us:,.0f} µs "
+        f"({raw.cores():.2f}; its client {raw.own_us:,.0f} µs); end to end "
+        f"{e2e.machine_us:,.0f} µs ({e2e.cores():.2f}); delivery alone {alone.machine_us:,.0f} µs "
+        f"({alone.cores():.2f}; the worker {alone.own_us:,.0f} µs, PostgreSQL "
+        f"{service.database_us:,.0f} µs)")
 
 
 async def run(args: argparse.Namespace, workdir: Path, certs: CertFiles, smtp_port: int) -> None:
@@ -236,31 +333,22 @@ async def run(args: argparse.Namespace, workdir: Path, certs: CertFiles, smtp_po
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.1)
-        raw: list[float] = []
+        raw: list[Spent] = []
         rounds: list[Round] = []
         for round_no in range(1, args.rounds + 1):
             raw.append(await raw_ceiling(args.messages, args.connections, smtp_port, certs.ca_cert,
                                          composer))
-            rounds.append(await service_rate(args.messages, api_port, dsn, key, worker.pid))
-            r = rounds[-1]
-            print(f"round {round_no}: raw {raw[-1]:.0f}/s; end to end {r.end_to_end:.0f}/s "
-                  f"(ratio {r.end_to_end / raw[-1]:.2f}); delivery alone {r.delivery:.0f}/s "
-                  f"(ratio {r.delivery / raw[-1]:.2f})", flush=True)
-        raw_m = statistics.median(raw)
-        e2e_m = statistics.median(r.end_to_end for r in rounds)
-        alone_m = statistics.median(r.delivery for r in rounds)
-        print(
-            f"\n{args.messages} messages over {args.connections} TLS connections, "
-            f"{args.rounds} rounds (medians; ratios are medians of each round's own ratio)"
-        )
-        print(f"  bare aiosmtplib ceiling: {raw_m:8.0f} msg/s")
-        pairs = list(zip(rounds, raw, strict=True))
-        print(f"  service end to end:      {e2e_m:8.0f} msg/s   ratio "
-              f"{statistics.median(r.end_to_end / c for r, c in pairs):.2f}")
-        print(f"  worker delivery alone:   {alone_m:8.0f} msg/s   ratio "
-              f"{statistics.median(r.delivery / c for r, c in pairs):.2f}")
-        print(f"  worker CPU:              "
-              f"{statistics.median(r.cpu_us for r in rounds):8.0f} µs/message")
+            rounds.append(await service_rate(args.messages, api_port, dsn, key, worker.pid,
+                                             workdir))
+            print(f"round {round_no}: {_figures(raw[-1], rounds[-1])}", flush=True)
+        print(f"\n{args.messages} messages over {args.connections} TLS connections, "
+              f"{args.rounds} rounds (medians of each figure, and of each round's own ratio)")
+        ratios = [(r.end_to_end.rate / c.rate, r.delivery.rate / c.rate)
+                  for r, c in zip(rounds, raw, strict=True)]
+        medians = Round(_median([r.end_to_end for r in rounds]),
+                        _median([r.delivery for r in rounds]),
+                        statistics.median(r.database_us for r in rounds))
+        print(_figures(_median(raw), medians, ratios))
     finally:
         for proc in (api, worker):
             proc.terminate()
