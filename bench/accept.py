@@ -45,8 +45,11 @@ from bench import bare_app, wrk_load  # noqa: E402
 from bench.delivery_throughput import (  # noqa: E402
     ADMIN_DSN,
     cpu_seconds,
+    database_cpu_seconds,
+    database_cpu_spent,
     free_port,
     fresh_database,
+    machine_busy_seconds,
     relay_sink,
 )
 from service.access import create_api_key  # noqa: E402
@@ -75,6 +78,7 @@ class Round:
     db_cpu_us: float  # PostgreSQL's backends' (for this database), likewise
     wrk_cpu: float  # wrk's CPU seconds per wall second (1.0: one core)
     server_cpu: float  # the server's, likewise
+    machine_cores: float  # the whole machine's busy CPU, likewise (the worker and relay too)
     accepted: int  # 202s
 
 
@@ -90,19 +94,6 @@ def tree_cpu_seconds(pid: int) -> float:
         except FileNotFoundError:  # exited meanwhile
             continue
     return total
-
-
-async def database_cpu_seconds(db: asyncpg.Connection,
-                                database: str = BENCH_DB) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend connected to ``database`` (on this machine; none
-    if PostgreSQL runs elsewhere)."""
-    seconds = {}
-    for pid in await db.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database):
-        try:
-            seconds[pid["pid"]] = cpu_seconds(pid["pid"])
-        except FileNotFoundError:
-            continue
-    return seconds
 
 
 def children_cpu_seconds() -> float:
@@ -165,11 +156,11 @@ async def check_rows(db: asyncpg.Connection, side: Side, ids: list[str]) -> int:
 
 async def measure(db: asyncpg.Connection, side: Side, args: argparse.Namespace, key: str,
                   workdir: Path, label: str) -> Round:
-    db_before = await database_cpu_seconds(db, side.database)
+    db_before, busy_before = await database_cpu_seconds(db, side.database), machine_busy_seconds()
     result, ids, server_cpu, wrk_cpu = run_wrk(side, args, key, args.duration, workdir)
+    busy = machine_busy_seconds() - busy_before
     # A backend that came up during the round did all its work in it.
-    db_after = await database_cpu_seconds(db, side.database)
-    db_cpu = sum(t - db_before.get(p, 0.0) for p, t in db_after.items())
+    db_cpu = database_cpu_spent(db_before, await database_cpu_seconds(db, side.database))
     rows = await check_rows(db, side, ids)
     seconds = result["duration_us"] / 1e6
     statuses = result["statuses"]
@@ -179,11 +170,11 @@ async def measure(db: asyncpg.Connection, side: Side, args: argparse.Namespace, 
         rate=len(ids) / seconds, p50_ms=result["p50_us"] / 1000, p99_ms=result["p99_us"] / 1000,
         cpu_us=server_cpu / max(len(ids), 1) * 1e6, db_cpu_us=db_cpu / max(len(ids), 1) * 1e6,
         wrk_cpu=wrk_cpu / seconds,
-        server_cpu=server_cpu / seconds, accepted=len(ids))
+        server_cpu=server_cpu / seconds, machine_cores=busy / seconds, accepted=len(ids))
     print(f"{label} {side.name:<11} {figures.rate:7.0f} req/s  p50 {figures.p50_ms:6.1f} ms  "
           f"p99 {figures.p99_ms:6.1f} ms  CPU/msg: server {figures.cpu_us:4.0f} us "
           f"({figures.server_cpu:.2f} cores), PostgreSQL {figures.db_cpu_us:4.0f} us  "
-          f"wrk {figures.wrk_cpu:.2f} cores  "
+          f"wrk {figures.wrk_cpu:.2f} cores  machine {figures.machine_cores:.2f} cores busy  "
           f"202s {len(ids)}, all in PostgreSQL ({rows} rows)"
           + (f"  OTHER ANSWERS {others}" if others else "")
           + (f"  SOCKET ERRORS {errors}" if errors else ""), flush=True)
@@ -192,11 +183,12 @@ async def measure(db: asyncpg.Connection, side: Side, args: argparse.Namespace, 
 
 def median_line(name: str, rounds: list[Round]) -> str:
     def med(attribute: str) -> float:
-        return statistics.median(getattr(r, attribute) for r in rounds)
+        return float(statistics.median(getattr(r, attribute) for r in rounds))
 
     return (f"  {name:<11} {med('rate'):7.0f} req/s  p50 {med('p50_ms'):6.1f} ms  "
             f"p99 {med('p99_ms'):6.1f} ms  CPU/msg: server {med('cpu_us'):4.0f} us, "
-            f"PostgreSQL {med('db_cpu_us'):4.0f} us  wrk {med('wrk_cpu'):.2f} cores")
+            f"PostgreSQL {med('db_cpu_us'):4.0f} us  wrk {med('wrk_cpu'):.2f} cores  "
+            f"machine {med('machine_cores'):.2f} cores busy")
 
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ TARGET_REJECTED = 0.02
 TARGET_CATEGORY = 0.95
 
 
-def judge(policy: SubjectPolicy, strict: bool = False):
+def judge(policy: SubjectPolicy, strict: bool = False) -> Callable[[Row], str | None]:
     def refused(row: Row) -> str | None:
         verdict = policy.check(row.subject, practice_names=row.practices, strict=strict)
         return None if verdict.ok else verdict.category
