@@ -28,7 +28,7 @@ test-install: $(STAMP) services
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check service tests bench scripts
-	$(VENV)/bin/mypy service
+	$(VENV)/bin/mypy service bench
 	$(VENV)/bin/bandit --quiet --recursive service --severity-level medium --confidence-level medium
 
 # Needs an advisory database (PyPI's JSON API, or OSV with ARGS=-s osv): exit 3 if unreachable.
