@@ -3,11 +3,12 @@
 Both sides push N messages over the same number of TLS connections to the same STARTTLS relay:
 a private Postfix instance (``postfix_relay.py``; it queues each message, then discards it) when
 Debian's postfix is installed, else, or with ``--relay sink``, an aiosmtpd sink in its own
-process. The service side is measured from the first API request to the last relay
-250 (seen as the last row turning `sent`), with the real API and worker processes; then again
-with the worker paused while the API accepts, timed from its resumption (delivery alone: the
-worker's own rate, which the API's accept rate does not cap), and with the worker's CPU per
-message.
+process. The service side is measured from the first API request (wrk, 16 connections: at
+least N reminders, see bench/wrk_load.py) to the last relay 250 (seen as the last row leaving
+the in-flight statuses), with the real API and worker processes; then again with the worker
+paused while the API accepts, timed from its resumption (delivery alone: the worker's own rate,
+which the API's accept rate does not cap). Each run also reports the machine's busy CPU per
+message, whoever spent it, and its own share: the raw client's, the worker's, PostgreSQL's.
 
     python bench/delivery_throughput.py [--messages 3000] [--connections 4] [--rounds 3]
                                         [--relay postfix|sink]
