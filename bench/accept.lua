@@ -1,4 +1,5 @@
--- wrk's load for bench/accept.py: a reminder per request, each with its own recipient and
+-- wrk's load for bench/wrk_load.py (bench/accept.py, bench/delivery_throughput.py): a POST of a
+-- reminder to the URL's path per request, each with its own recipient and
 -- Idempotency-Key (the run's tag, wrk's thread number and a per-thread counter), so that no
 -- request is a replay and no recipient repeats. Settings come from the environment, which both
 -- wrk's main Lua state and its threads' states can read:
@@ -41,7 +42,7 @@ function request()
    local body = '{"to": "p' .. unique .. '@example.org", "purpose": "treatment", '
       .. '"subject": "Upcoming Appointment Reminder", '
       .. '"content": "Dr. Rivera, Tue 10:30, visit ' .. unique .. '. Bring your medication list."}'
-   return wrk.format("POST", "/v1/messages", headers, body)
+   return wrk.format("POST", nil, headers, body) -- nil: the path of wrk's URL argument
 end
 
 function response(status, _, body)

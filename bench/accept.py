@@ -14,7 +14,8 @@ processes. --while-delivering adds a third side each round: the service
 again, with ``python -m service worker`` delivering what it accepts to a STARTTLS sink
 (bench/relay_sink.py). CPU per message is the server's process tree's user+system time over the
 round divided by its 202s (and PostgreSQL's backends' for the bench database, likewise); wrk's
-own CPU is printed so one can see it is not the bottleneck.
+own CPU is printed so one can see it is not the bottleneck, and the machine's busy cores
+(/proc/stat) so one can see whether the machine or one process is.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import tempfile
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -133,7 +135,7 @@ async def wait_answering(url: str, process: subprocess.Popen[bytes], ready: int 
 
 
 def run_wrk(side: Side, args: argparse.Namespace, key: str, seconds: int,
-            workdir: Path) -> tuple[dict, list[str], float, float]:  # type: ignore[type-arg]
+            workdir: Path) -> tuple[dict[str, Any], list[str], float, float]:
     """wrk's result line, the ids it got 202s for, the server's and wrk's CPU seconds."""
     server_before, wrk_before = tree_cpu_seconds(side.process.pid), children_cpu_seconds()
     result, ids = wrk_load.post_for(side.url, key, seconds, args.connections, args.threads,
@@ -206,8 +208,7 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, help="server processes per side")
     parser.add_argument("--while-delivering", action="store_true")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    wrk_load.require()
 
     workdir = Path(tempfile.mkdtemp(prefix="hipaa-bench-accept-"))
     processes: list[subprocess.Popen[bytes]] = []

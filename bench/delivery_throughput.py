@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -57,6 +58,7 @@ _IN_FLIGHT = ("SELECT EXISTS (SELECT 1 FROM messages"
               " WHERE status IN ('scheduled', 'queued', 'retrying'))"
               " OR EXISTS (SELECT 1 FROM messages WHERE status = 'sending')")
 BENCH_DB = "hipaa_mail_bench"
+_WRK_THREADS = 2
 
 
 def free_port() -> int:
@@ -206,7 +208,8 @@ async def _all_sent(db: asyncpg.Connection, meter: Meter) -> int:
 async def _accept(n: int, api_port: int, key: str, workdir: Path) -> float:
     """Posts at least ``n`` reminders with wrk; returns the seconds that took."""
     result, answered = await wrk_load.post_at_least(
-        f"http://127.0.0.1:{api_port}", key, n, connections=16, threads=2, workdir=workdir)
+        f"http://127.0.0.1:{api_port}", key, n, connections=16, threads=_WRK_THREADS,
+        workdir=workdir)
     if set(result["statuses"]) != {"202"}:
         raise SystemExit(f"wrk: answers {result['statuses']} to reminders")
     return answered
@@ -253,11 +256,15 @@ async def main() -> None:
     parser.add_argument("--relay", choices=("postfix", "sink"),
                         default="postfix" if postfix_relay.available() else "sink")
     args = parser.parse_args()
+    wrk_load.require()
+    if args.messages % _WRK_THREADS:
+        parser.error(f"--messages must split evenly over wrk's {_WRK_THREADS} threads")
 
     workdir = Path(tempfile.mkdtemp(prefix="hipaa-bench-"))
     certs = make_test_pki(workdir / "pki")
     smtp_port = free_port()
     with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         if args.relay == "postfix":
             stack.enter_context(postfix_relay.postfix_relay(smtp_port, certs))
         else:
@@ -295,7 +302,8 @@ def _figures(raw: Spent, service: Round,
         f"{alone.rate:,.0f} msg/s (ratio {statistics.median(r for _, r in ratios):.2f})\n"
         f"  the machine's busy CPU a message (cores busy): raw {raw.machine_us:,.0f} µs "
         f"({raw.cores():.2f}; its client {raw.own_us:,.0f} µs); end to end "
-        f"{e2e.machine_us:,.0f} µs ({e2e.cores():.2f}); delivery alone {alone.machine_us:,.0f} µs "
+        f"{e2e.machine_us:,.0f} µs ({e2e.cores():.2f}; the worker {e2e.own_us:,.0f} µs); "
+        f"delivery alone {alone.machine_us:,.0f} µs "
         f"({alone.cores():.2f}; the worker {alone.own_us:,.0f} µs, PostgreSQL "
         f"{service.database_us:,.0f} µs)")
 

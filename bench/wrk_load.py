@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -22,6 +23,12 @@ from service.core import paths
 LOAD_SCRIPT = Path(__file__).resolve().parent / "accept.lua"
 # Time enough for any fixed number: the run ends when its last POST is answered, not then.
 _LONGEST = "3600s"
+
+
+def require() -> None:
+    """Stops a bench before it starts when wrk is missing."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
 
 
 def _command(url: str, connections: int, threads: int, duration: str) -> list[str]:
@@ -67,15 +74,20 @@ async def post_at_least(url: str, key: str, n: int, connections: int, threads: i
         *_command(url, connections, threads, _LONGEST),
         env=_env(key, ids_file, WRK_LIMIT=str(n // threads)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    while not all(f.exists() for f in done_files):
-        if wrk.returncode is not None or time.perf_counter() - started > 600:
-            break
-        await asyncio.sleep(0.002)
-    answered = time.perf_counter() - started
-    if wrk.returncode is None:
+    try:
+        while not all(f.exists() for f in done_files):
+            if wrk.returncode is not None or time.perf_counter() - started > 600:
+                raise SystemExit(f"wrk: not every thread had its {n // threads} answers "
+                                 f"(exit status {wrk.returncode})")
+            await asyncio.sleep(0.002)
+        answered = time.perf_counter() - started
         wrk.send_signal(signal.SIGINT)  # its threads have stopped; it reports and exits
-    stdout, stderr = await wrk.communicate()
-    for f in done_files:
-        f.unlink(missing_ok=True)
+        stdout, stderr = await asyncio.wait_for(wrk.communicate(), 30)
+    finally:
+        if wrk.returncode is None:
+            wrk.kill()
+            await wrk.wait()
+        for f in done_files:
+            f.unlink(missing_ok=True)
     summary, _ = _result(wrk.returncode, stdout.decode(), stderr.decode(), ids_file)
     return summary, answered
