@@ -194,6 +194,41 @@ def test_the_recipients_name_and_address_are_refused() -> None:
     assert POLICY.check("Your upcoming visit", **kwargs).ok  # type: ignore[arg-type]
 
 
+def test_a_subject_read_once_is_still_judged_for_each_recipient() -> None:
+    """A clean subject's reading is kept for the next send; the recipient's own names are
+    checked every time, whichever recipient came first."""
+    policy = SubjectPolicy()
+    maple = {"recipient_names": ["Maple Example"], "recipient_email": "maple@mail.test"}
+    subject = "Upcoming visit at Maple Grove"
+    assert policy.check(subject).ok
+    verdict = policy.check(subject, **maple)  # type: ignore[arg-type]
+    assert (verdict.category, verdict.span) == ("name", (18, 23))
+    assert policy.check(subject, recipient_names=["Jordan Example"]).ok
+    assert not policy.check(subject, recipient_email="grove.maple@mail.test").ok
+
+
+def test_what_the_clinic_names_decides_is_not_carried_to_another_list() -> None:
+    """The organization's practice names are part of what was read: a name another
+    organization lists is still evidence without that list."""
+    policy = SubjectPolicy()
+    subject = "News from Valley Fertility Associates"
+    assert policy.check(subject, practice_names=["Valley Fertility Associates"]).ok
+    assert policy.check(subject).category == "condition"
+    assert policy.check(subject, practice_names=["Oak Hill Family Medicine"]).category \
+        == "condition"
+
+
+def test_nothing_of_a_refused_subject_is_kept() -> None:
+    """Only subjects that passed are kept between sends: a refused one may be the PHI."""
+    policy = SubjectPolicy()
+    for subject in ("Time for your HIV follow-up", "MRN 1234567", "Hi Jennifer, please confirm",
+                    "Line\nbreak", "x" * 201):
+        assert not policy.check(subject).ok
+    assert policy.check("Upcoming Appointment Reminder").ok
+    kept = policy._clean  # what the process holds is the point
+    assert [key[0] for key in kept] == ["Upcoming Appointment Reminder"]
+
+
 def test_reasons_never_quote_the_subject() -> None:
     for subject in ("Your HIV results", "MRN 1234567", "Dr. Rivera says hi", "Call 555-123-4567"):
         verdict = POLICY.check(subject)

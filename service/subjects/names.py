@@ -78,14 +78,10 @@ class Names:
         return token in self.names or token not in self.common_words
 
     def find(
-        self, words: list[Token], text: str, recipient_names: Sequence[str],
-        recipient_email: str | None, lexicon: Lexicon, casing: Casing,
+        self, words: list[Token], text: str, lexicon: Lexicon, casing: Casing,
     ) -> Finding | None:
-        return (
-            _recipient(words, recipient_names, recipient_email)
-            or self._clinician(words, lexicon, casing)
-            or self._person(words, text, lexicon, casing)
-        )
+        """A clinician's or anyone's name; the recipient's own are ``recipient_name``'s."""
+        return self._clinician(words, lexicon, casing) or self._person(words, text, lexicon, casing)
 
     def _clinician(self, words: list[Token], lexicon: Lexicon, casing: Casing) -> Finding | None:
         texts = [w.text for w in words]
@@ -172,9 +168,10 @@ _PERSON_TITLES = frozenset(skeleton(w) for w in (
     "mr", "mrs", "ms", "mx", "miss", "sr", "sra", "srta", "mme", "mlle", "herr", "frau"))
 
 
-def _recipient(
+def recipient_name(
     words: list[Token], names: Sequence[str], email: str | None
 ) -> Finding | None:
+    """The recipient's own name, or the words of their address, among ``words``."""
     parts = {part for name in names for part in word_tokens(fold(name)) if len(part) >= 2}
     if email:
         local = word_tokens(fold(email.partition("@")[0]))

@@ -25,7 +25,7 @@ from service.subjects.ambiguous import ambiguous_term
 from service.subjects.detectors import detect
 from service.subjects.findings import Finding
 from service.subjects.lexicon import Lexicon, load_lexicon
-from service.subjects.names import Casing, Names, load_names
+from service.subjects.names import Casing, Names, load_names, recipient_name
 from service.subjects.normalise import (
     Folded,
     Token,
@@ -112,32 +112,56 @@ HOLIDAYS = ("fourth of july", "4th of july", "cinco de mayo", "new year's eve",
             "dia de los muertos", "dia de muertos", "rosh hashanah", "yom kippur")
 
 
+# Subjects that passed every check but the recipient's own names, kept per process: a clinic
+# sends the same few subjects all day, and reading one costs more than the rest of accepting
+# it. A refused subject is never kept (it may be the very PHI being refused), nor is anything
+# about a recipient.
+_CLEAN_KEPT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What the checks found in a subject before its recipient is known: ``before`` by those
+    that go before the recipient's own names, ``after`` by the rest."""
+
+    folded: Folded
+    words: list[Token]
+    before: Finding | None
+    after: Finding | None
+
+    @property
+    def clean(self) -> bool:
+        return self.before is None and self.after is None
+
+
 class SubjectPolicy:
     def __init__(self, *, allowed_phrases: Sequence[str] = ()) -> None:
         self._lexicon: Lexicon = load_lexicon()
         self._names: Names = load_names()
         self._allowed = tuple(p for p in (*allowed_phrases, *HOLIDAYS) if p.strip())
+        self._clean: dict[tuple[str, tuple[str, ...], bool], _Reading] = {}
 
     def check(
         self, subject: str, *, recipient_names: Sequence[str] = (),
         recipient_email: str | None = None, practice_names: Sequence[str] = (),
         strict: bool = False,
     ) -> SubjectVerdict:
-        if _CONTROL.search(subject):
-            return _refuse("format")
-        if not subject.strip():
-            return _refuse("format", "empty")
-        if len(subject) > MAX_SUBJECT_CHARS:
-            return _refuse("format", "long")
-        if unreadable := unreadable_words(subject):
-            return _refuse("unsupported-script", span=unreadable[0])
-        folded = fold_text(subject)
-        text = self._without_own_names(folded.text, practice_names)
-        finding = self._find(subject, folded, text, recipient_names, recipient_email,
-                             strict=strict)
+        key = (subject, tuple(practice_names), strict)
+        reading = self._clean.get(key)
+        if reading is None:
+            if (refused := _unfit_text(subject)) is not None:
+                return refused
+            reading = self._read(subject, key[1], strict=strict)
+            if reading.clean:
+                if len(self._clean) >= _CLEAN_KEPT:
+                    del self._clean[next(iter(self._clean))]  # the oldest
+                self._clean[key] = reading
+        finding = (reading.before
+                   or recipient_name(reading.words, recipient_names, recipient_email)
+                   or reading.after)
         if finding is None:
             return OK
-        return _refuse(finding.category, span=_span(folded, finding))
+        return _refuse(finding.category, span=_span(reading.folded, finding))
 
     def check_approval(self, subject: str, *, practice_names: Sequence[str] = ()) -> SubjectVerdict:
         """Whether an admin may approve ``subject``. The admin reads it, so words in a script
@@ -162,25 +186,23 @@ class SubjectPolicy:
             return text
         return pattern.sub(lambda m: " " * len(m.group()), text)
 
-    def _find(
-        self, subject: str, folded: Folded, text: str, recipient_names: Sequence[str],
-        recipient_email: str | None, *, strict: bool,
-    ) -> Finding | None:
+    def _read(self, subject: str, practice_names: Sequence[str], *, strict: bool) -> _Reading:
+        folded = fold_text(subject)
+        text = self._without_own_names(folded.text, practice_names)
         words = tokens(text)
         seen = {word.text for word in words}
         closed = compact(text)
         found = detect(text, seen) or _detect_decoded(text, words, seen, closed)
         if found is not None:
-            return found
-        return (
-            self._names.find(words, text, recipient_names, recipient_email, self._lexicon,
-                             _casing(subject, folded, words))
+            return _Reading(folded, words, found, None)
+        return _Reading(folded, words, None, (
+            self._names.find(words, text, self._lexicon, _casing(subject, folded, words))
             or self._lexicon.find(words, text)
             or self._compacted_term(closed)
             or ambiguous_term(words)
             or more_specific_than_a_visit(words, self._lexicon.english)
             or (unknown_word(words) if strict else None)
-        )
+        ))
 
     def _compacted_term(self, closed: tuple[str, list[int]] | None) -> Finding | None:
         """A term spelt with its digits spaced out too ("your A 1 c"); ``closed``: the subject
@@ -192,6 +214,20 @@ class SubjectPolicy:
         if found is None:
             return None
         return Finding(found.category, origin[found.start], origin[found.end - 1] + 1)
+
+
+def _unfit_text(subject: str) -> SubjectVerdict | None:
+    """Refused before any word is read: control characters, empty, too long, or a script the
+    detector cannot read."""
+    if _CONTROL.search(subject):
+        return _refuse("format")
+    if not subject.strip():
+        return _refuse("format", "empty")
+    if len(subject) > MAX_SUBJECT_CHARS:
+        return _refuse("format", "long")
+    if unreadable := unreadable_words(subject):
+        return _refuse("unsupported-script", span=unreadable[0])
+    return None
 
 
 def _detect_decoded(
