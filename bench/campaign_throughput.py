@@ -3,6 +3,7 @@ and the worker's memory.
 
     python bench/campaign_throughput.py --recipients 100000 [--no-deliver | --deliver-first N]
                                         [--connections 4] [--workers 1] [--no-bare]
+                                        [--relay postfix|sink]
 
 Staging rate is upload start to every message queued (CSV upload + consent-filtered fan-out):
 with --no-deliver the campaign is scheduled an hour ahead so the fan-out runs alone; otherwise
@@ -13,7 +14,10 @@ then message rows, COPYed by bare asyncpg into copies of the two tables with the
 as the fan-out has lanes).
 Delivery is send to the last relay 250 (with the worker's CPU time per message, a figure that
 moves less with the machine's load than rates do); the ceiling is the same number of prebuilt
-messages over the same number of TLS connections to the same sink, in the same run. With
+messages over the same number of TLS connections to the same relay, in the same run: the
+bench's own Postfix (bench/postfix_relay.py, as the delivery bench's) when postfix is installed,
+else the aiosmtpd sink, which offers no PIPELINING and spends as much CPU a message as either
+sender. With
 --deliver-first N the run ends once N messages are sent: a million deliveries take too long
 here, and N of them show whether delivering a campaign's messages makes the worker grow.
 Memory is each worker's peak (VmHWM) over the whole run, and the API's, each against its
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -41,6 +46,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import postfix_relay  # noqa: E402
 from bench.delivery_throughput import (  # noqa: E402
     cpu_seconds,
     free_port,
@@ -141,13 +147,20 @@ async def main() -> None:
                         help="worker processes; the connections are shared out among them")
     parser.add_argument("--no-bare", action="store_true",
                         help="skip the bare COPY baseline for staging")
+    parser.add_argument("--relay", choices=("postfix", "sink"),
+                        default="postfix" if postfix_relay.available() else "sink")
     args = parser.parse_args()
     n = args.recipients
 
     workdir = Path(tempfile.mkdtemp(prefix="hipaa-campaign-"))
     certs = make_test_pki(workdir / "pki")
     smtp_port, api_port = free_port(), free_port()
-    with relay_sink(smtp_port, workdir / "pki"):
+    with contextlib.ExitStack() as stack:
+        if args.relay == "postfix":
+            stack.enter_context(postfix_relay.postfix_relay(smtp_port, certs))
+        else:
+            stack.enter_context(relay_sink(smtp_port, workdir / "pki"))
+        print(f"relay: {args.relay} on 127.0.0.1:{smtp_port}", flush=True)
         await run(args, n, workdir, certs, smtp_port, api_port)
 
 

@@ -4,7 +4,8 @@ For the evaluation corpus (four independent writers, tests/data/subject_eval) it
 development and the test half apart: the share of sensitive subjects caught, overall, per
 category, per writer and among obfuscated ones, and the share of generic subjects wrongly
 refused, per kind. Then the same two figures for the older corpora, the strict mode's figures,
-and the throughput (subjects per second in one process, median of 5 runs).
+and the throughput (subjects per second in one process, median of 5 runs), for subjects read
+for the first time and for those the policy already kept.
     python bench/subject_quality.py [--show]
 --show lists the development half's mistakes (and the older corpora's). The test half's are
 never listed: it is for measuring, and a list of its misses would turn it into tuning data.
@@ -58,14 +59,20 @@ def report(name: str, result: Score, *, detail: bool, show: bool) -> None:
             print(f"    {what:32} [{row.category}/{row.writer}] {row.subject!r}")
 
 
-def throughput(policy: SubjectPolicy, subjects: list[str], n: int = 20000) -> float:
-    batch = (subjects * (n // len(subjects) + 1))[:n]
+def throughput(subjects: list[str], *, kept: bool) -> float:
+    """Subjects a second in one process, median of 5 runs, each run with a policy of its own:
+    every subject read for the first time, or (``kept``) read once before, as a clinic's
+    repeated subjects are at their next send."""
     rates = []
     for _ in range(5):
+        policy = SubjectPolicy(allowed_phrases=("Riverside Clinic",))
+        if kept:
+            for subject in subjects:
+                policy.check(subject)
         started = time.perf_counter()
-        for subject in batch:
+        for subject in subjects:
             policy.check(subject)
-        rates.append(n / (time.perf_counter() - started))
+        rates.append(len(subjects) / (time.perf_counter() - started))
     return statistics.median(rates)
 
 
@@ -89,7 +96,11 @@ def main() -> None:
     print(f"strict mode, test half: caught {strict.caught.rate:.1%}, "
           f"wrongly refused {strict.rejected.rate:.1%} of generic")
     subjects = [row.subject for row in [*dev, *test, *older]]
-    print(f"throughput: {throughput(policy, subjects):,.0f} subjects/s (target >= 20,000)")
+    print(f"throughput: {throughput(subjects, kept=False):,.0f} subjects/s read for the first "
+          f"time (target >= 20,000)")
+    passed = [subject for subject in subjects if policy.check(subject).ok]
+    print(f"throughput: {throughput(passed, kept=True):,.0f} subjects/s of the {len(passed):,} "
+          f"that pass, each already kept by the policy")
 
 
 if __name__ == "__main__":
