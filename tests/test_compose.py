@@ -4,7 +4,9 @@ calls itself a secure message, and every email says who sent it and how to reach
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -225,3 +227,17 @@ def test_the_html_part_escapes_the_clinic_settings_and_shows_the_header_link() -
     assert '<a href="https://x.test/?a=1&amp;b=&lt;2&gt;">' in html
     assert "<b>" not in html
     assert "https://x.test/u/abc\n" in text and "<b>Smith & Co</b>" in text
+
+
+def test_the_date_is_the_second_each_email_is_made() -> None:
+    render = composer(Clinic("Riverside Clinic"), "no-reply@clinic.test").render
+    dates = []
+    for _ in range(2):
+        before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        mail = parse_mail(render(recipient="pat@example.org", subject="Reminder",
+                                 link_url=URL).data)
+        after = dt.datetime.now(dt.UTC)
+        dates.append(mail["Date"].datetime)
+        assert before <= dates[-1] <= after
+        time.sleep(1.1)
+    assert dates[1] > dates[0]

@@ -17,6 +17,7 @@ import base64
 import html
 import re
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,6 +89,7 @@ class Composer:
         self._clinic = clinic
         name = f"{clinic.name} news"
         self._list_name = f'"{quote(_clean(name))}"' if name.isascii() else encode_header(name)
+        self._date: tuple[int, str] = (-1, "")
 
     def render(
         self, *, recipient: str, subject: str, link_url: str, kind: str = "secure_message",
@@ -110,7 +112,7 @@ class Composer:
             ("From", self._from_header),
             ("To", _clean(recipient)),
             ("Subject", encode_header(subject)),
-            ("Date", format_datetime(datetime.now(UTC))),
+            ("Date", self._date_header()),
             ("Message-ID", f"<{_clean(message_id or secrets.token_hex(16))}@{self._domain}>"),
             ("MIME-Version", "1.0"),
             ("Auto-Submitted", "auto-generated"),
@@ -145,6 +147,14 @@ class Composer:
             out.append(_base64_lines(text))
         out.append(f"--{boundary}--\r\n".encode())
         return Envelope(self._sender, recipient, b"".join(out))
+
+    def _date_header(self) -> str:
+        """Now, to the second as the header gives it, formatted once a second: formatting it
+        was a twentieth of composing a campaign's email."""
+        second = int(time.time())
+        if self._date[0] != second:
+            self._date = (second, format_datetime(datetime.fromtimestamp(second, UTC)))
+        return self._date[1]
 
 
 def _link_words(count: int) -> list[str]:
