@@ -33,6 +33,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -156,6 +157,7 @@ async def main() -> None:
     certs = make_test_pki(workdir / "pki")
     smtp_port, api_port = free_port(), free_port()
     with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         if args.relay == "postfix":
             stack.enter_context(postfix_relay.postfix_relay(smtp_port, certs))
         else:
