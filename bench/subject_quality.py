@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.subjects.policy import SubjectPolicy  # noqa: E402
+from service.subjects.policy import _KEPT, SubjectPolicy  # noqa: E402
 from tests.subject_corpora import OLDER, Row, Score, eval_rows, older_rows, score  # noqa: E402
 
 TARGET_CAUGHT = 0.99
@@ -68,10 +68,10 @@ def throughput(subjects: list[str], *, kept: bool) -> float:
         policy = SubjectPolicy(allowed_phrases=("Riverside Clinic",))
         if kept:
             for subject in subjects:
-                policy.check(subject)
+                policy.check(subject, keep=True)
         started = time.perf_counter()
         for subject in subjects:
-            policy.check(subject)
+            policy.check(subject, keep=kept)
         rates.append(len(subjects) / (time.perf_counter() - started))
     return statistics.median(rates)
 
@@ -95,10 +95,12 @@ def main() -> None:
     strict = score(test, judge(policy, strict=True))
     print(f"strict mode, test half: caught {strict.caught.rate:.1%}, "
           f"wrongly refused {strict.rejected.rate:.1%} of generic")
-    subjects = [row.subject for row in [*dev, *test, *older]]
+    # Each once: a repeat would be read faster the second time only if it were kept.
+    subjects = list(dict.fromkeys(row.subject for row in [*dev, *test, *older]))
     print(f"throughput: {throughput(subjects, kept=False):,.0f} subjects/s read for the first "
           f"time (target >= 20,000)")
-    passed = [subject for subject in subjects if policy.check(subject).ok]
+    # No more than the policy keeps: a cycle through more would find none of them kept.
+    passed = [subject for subject in subjects if policy.check(subject).ok][:_KEPT]
     print(f"throughput: {throughput(passed, kept=True):,.0f} subjects/s of the {len(passed):,} "
           f"that pass, each already kept by the policy")
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from service.subjects.normalise import fold, word_tokens
-from service.subjects.policy import SubjectPolicy
+from service.subjects.policy import _KEPT, SubjectPolicy
 
 POLICY = SubjectPolicy(allowed_phrases=("Riverside Heart Clinic",))
 
@@ -195,16 +195,16 @@ def test_the_recipients_name_and_address_are_refused() -> None:
 
 
 def test_a_subject_read_once_is_still_judged_for_each_recipient() -> None:
-    """A clean subject's reading is kept for the next send; the recipient's own names are
-    checked every time, whichever recipient came first."""
+    """A kept subject's reading serves the next send; the recipient's own names are checked
+    every time, whichever recipient came first."""
     policy = SubjectPolicy()
     maple = {"recipient_names": ["Maple Example"], "recipient_email": "maple@mail.test"}
     subject = "Upcoming visit at Maple Grove"
-    assert policy.check(subject).ok
-    verdict = policy.check(subject, **maple)  # type: ignore[arg-type]
+    assert policy.check(subject, keep=True).ok
+    verdict = policy.check(subject, keep=True, **maple)  # type: ignore[arg-type]
     assert (verdict.category, verdict.span) == ("name", (18, 23))
-    assert policy.check(subject, recipient_names=["Jordan Example"]).ok
-    assert not policy.check(subject, recipient_email="grove.maple@mail.test").ok
+    assert policy.check(subject, recipient_names=["Jordan Example"], keep=True).ok
+    assert not policy.check(subject, recipient_email="grove.maple@mail.test", keep=True).ok
 
 
 def test_what_the_clinic_names_decides_is_not_carried_to_another_list() -> None:
@@ -212,21 +212,42 @@ def test_what_the_clinic_names_decides_is_not_carried_to_another_list() -> None:
     organization lists is still evidence without that list."""
     policy = SubjectPolicy()
     subject = "News from Valley Fertility Associates"
-    assert policy.check(subject, practice_names=["Valley Fertility Associates"]).ok
-    assert policy.check(subject).category == "condition"
-    assert policy.check(subject, practice_names=["Oak Hill Family Medicine"]).category \
-        == "condition"
+    assert policy.check(subject, practice_names=["Valley Fertility Associates"], keep=True).ok
+    assert policy.check(subject, keep=True).category == "condition"
+    assert policy.check(subject, practice_names=["Oak Hill Family Medicine"],
+                        keep=True).category == "condition"
 
 
-def test_nothing_of_a_refused_subject_is_kept() -> None:
-    """Only subjects that passed are kept between sends: a refused one may be the PHI."""
+def test_only_texts_that_passed_and_were_asked_for_are_kept() -> None:
+    """A refused text may be the very PHI being refused, even when only its recipient's own
+    name refused it; a verification hint is not asked to be kept."""
     policy = SubjectPolicy()
+    maple = {"recipient_names": ["Maple Example"]}
     for subject in ("Time for your HIV follow-up", "MRN 1234567", "Hi Jennifer, please confirm",
                     "Line\nbreak", "x" * 201):
-        assert not policy.check(subject).ok
-    assert policy.check("Upcoming Appointment Reminder").ok
-    kept = policy._clean  # what the process holds is the point
+        assert not policy.check(subject, keep=True).ok
+    assert not policy.check("Upcoming visit for Maple", keep=True, **maple).ok  # type: ignore[arg-type]
+    assert policy.check("Your date of birth").ok  # a hint
+    assert policy.check("Upcoming Appointment Reminder", keep=True).ok
+    kept = policy._kept  # what the process holds is the point
     assert [key[0] for key in kept] == ["Upcoming Appointment Reminder"]
+
+
+def test_the_subjects_in_use_stay_kept() -> None:
+    """When the store is full, the subject least recently used goes, not the oldest kept."""
+    policy = SubjectPolicy()
+    daily = "Upcoming Appointment Reminder"
+    # Other organizations' sends of the same subject: each list of practice names is a key.
+    others = [(f"Clinic {n}",) for n in range(_KEPT)]
+    assert policy.check(daily, keep=True).ok
+    for names in others[:-1]:
+        assert policy.check(daily, practice_names=names, keep=True).ok
+    assert policy.check(daily, keep=True).ok  # used again: now the most recent
+    assert policy.check(daily, practice_names=others[-1], keep=True).ok  # full: one must go
+    kept = policy._kept
+    assert len(kept) == _KEPT
+    assert (daily, (), False) in kept
+    assert (daily, others[0], False) not in kept
 
 
 def test_reasons_never_quote_the_subject() -> None:

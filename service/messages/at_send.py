@@ -55,6 +55,7 @@ class SubjectRecheck:
                                              mid.bytes + b"recipient").decode(),
                 recipient_names=known_names(keyring, recipient["contact_id"],
                                             recipient["name_sealed"]),
+                keep=True,
             )
             if not decision.ok:
                 assert decision.category is not None  # every refusal has one

@@ -63,7 +63,7 @@ async def create_message(request: Request) -> Response:
     names = known_names(res.settings.keyring, recipient.contact_id, recipient.name_sealed)
     gate = SubjectGate.of(request)
     await gate.enforce(res.db, res.settings.subject_mode, message.subject, key.organization_id,
-                       recipient_email=message.to, recipient_names=names)
+                       recipient_email=message.to, recipient_names=names, keep=True)
     if message.verification_hint is not None:
         await _require_generic_hint(res, gate, key, message, names)
     await _require_consent(res, key, message, index, recipient)

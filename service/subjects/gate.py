@@ -68,13 +68,17 @@ class SubjectGate:
     async def decide(
         self, db: asyncpg.Pool, mode: str, subject: str, organization_id: uuid.UUID, *,
         recipient_email: str | None = None, recipient_names: Sequence[str] = (),
+        keep: bool = False,
     ) -> SubjectDecision:
+        """``keep``: a send's subject, which the clinic will likely send again
+        (``SubjectPolicy.check``)."""
         practice_names = await self.practice_names_of(db, organization_id)
         return decide_subject(
             subject, mode, await self.approved.get(db, organization_id),
             lambda s: self.policy.check(s, recipient_names=recipient_names,
                                         recipient_email=recipient_email,
-                                        practice_names=practice_names, strict=mode == "strict"),
+                                        practice_names=practice_names, strict=mode == "strict",
+                                        keep=keep),
         )
 
     async def practice_names_of(
@@ -88,10 +92,11 @@ class SubjectGate:
     async def enforce(
         self, db: asyncpg.Pool, mode: str, subject: str, organization_id: uuid.UUID, *,
         recipient_email: str | None = None, recipient_names: Sequence[str] = (),
+        keep: bool = False,
     ) -> None:
         decision = await self.decide(db, mode, subject, organization_id,
                                      recipient_email=recipient_email,
-                                     recipient_names=recipient_names)
+                                     recipient_names=recipient_names, keep=keep)
         if not decision.ok:
             raise subject_problem(decision.category, decision.reason, decision.span)
 

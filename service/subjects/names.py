@@ -169,7 +169,7 @@ _PERSON_TITLES = frozenset(skeleton(w) for w in (
 
 
 def recipient_name(
-    words: list[Token], names: Sequence[str], email: str | None
+    words: Sequence[Token], names: Sequence[str], email: str | None
 ) -> Finding | None:
     """The recipient's own name, or the words of their address, among ``words``."""
     parts = {part for name in names for part in word_tokens(fold(name)) if len(part) >= 2}

@@ -1,4 +1,4 @@
-"""The subject-line policy, pure: a subject is refused when someone who sees only it and the
+"""The subject-line policy: a subject is refused when someone who sees only it and the
 address could learn more about the recipient than a generic appointment reminder reveals (that
 the person is a patient with a visit). The README's "Subject lines" section is the policy in
 prose; this module is its one implementation.
@@ -12,6 +12,9 @@ nothing is named. Allowed: general-purpose wording, the clinic's own names, a ye
 weekday or a holiday alone. Every check runs after normalisation (see normalise.py), so
 lookalike letters, invisible characters, spacing, leetspeak and misspellings do not hide a word.
 ``strict`` refuses, in addition, every word outside a curated general vocabulary.
+
+A verdict depends on its inputs alone; a policy object only keeps what it read of the subjects
+its callers ask it to keep (``SubjectPolicy.check``'s ``keep``), to read them faster next time.
 """
 
 from __future__ import annotations
@@ -112,11 +115,11 @@ HOLIDAYS = ("fourth of july", "4th of july", "cinco de mayo", "new year's eve",
             "dia de los muertos", "dia de muertos", "rosh hashanah", "yom kippur")
 
 
-# Subjects that passed every check but the recipient's own names, kept per process: a clinic
-# sends the same few subjects all day, and reading one costs more than the rest of accepting
-# it. A refused subject is never kept (it may be the very PHI being refused), nor is anything
-# about a recipient.
-_CLEAN_KEPT = 4096
+# Subjects a send was allowed to carry, kept per process with what was read of them: a clinic
+# sends the same few subjects all day, and reading one cost more than the rest of accepting it.
+# Kept only once a whole verdict passed (the outbox stores such a subject as it is) and only
+# where the caller asks (``keep``: subjects, not verification hints); a refused text never is.
+_KEPT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,13 +128,9 @@ class _Reading:
     that go before the recipient's own names, ``after`` by the rest."""
 
     folded: Folded
-    words: list[Token]
+    words: tuple[Token, ...]
     before: Finding | None
     after: Finding | None
-
-    @property
-    def clean(self) -> bool:
-        return self.before is None and self.after is None
 
 
 class SubjectPolicy:
@@ -139,26 +138,29 @@ class SubjectPolicy:
         self._lexicon: Lexicon = load_lexicon()
         self._names: Names = load_names()
         self._allowed = tuple(p for p in (*allowed_phrases, *HOLIDAYS) if p.strip())
-        self._clean: dict[tuple[str, tuple[str, ...], bool], _Reading] = {}
+        self._kept: dict[tuple[str, tuple[str, ...], bool], _Reading] = {}
 
     def check(
         self, subject: str, *, recipient_names: Sequence[str] = (),
         recipient_email: str | None = None, practice_names: Sequence[str] = (),
-        strict: bool = False,
+        strict: bool = False, keep: bool = False,
     ) -> SubjectVerdict:
+        """The verdict on ``subject`` for one recipient. ``keep``: once passed, keep what was
+        read of it, so that its next check reads only the recipient's names again."""
         key = (subject, tuple(practice_names), strict)
-        reading = self._clean.get(key)
+        reading = self._kept.pop(key, None)
+        kept = reading is not None
         if reading is None:
             if (refused := _unfit_text(subject)) is not None:
                 return refused
             reading = self._read(subject, key[1], strict=strict)
-            if reading.clean:
-                if len(self._clean) >= _CLEAN_KEPT:
-                    del self._clean[next(iter(self._clean))]  # the oldest
-                self._clean[key] = reading
         finding = (reading.before
                    or recipient_name(reading.words, recipient_names, recipient_email)
                    or reading.after)
+        if kept or (keep and finding is None):
+            if not kept and len(self._kept) >= _KEPT:
+                del self._kept[next(iter(self._kept))]  # the least recently used
+            self._kept[key] = reading  # last: the most recently used
         if finding is None:
             return OK
         return _refuse(finding.category, span=_span(reading.folded, finding))
@@ -194,8 +196,8 @@ class SubjectPolicy:
         closed = compact(text)
         found = detect(text, seen) or _detect_decoded(text, words, seen, closed)
         if found is not None:
-            return _Reading(folded, words, found, None)
-        return _Reading(folded, words, None, (
+            return _Reading(folded, tuple(words), found, None)
+        return _Reading(folded, tuple(words), None, (
             self._names.find(words, text, self._lexicon, _casing(subject, folded, words))
             or self._lexicon.find(words, text)
             or self._compacted_term(closed)
