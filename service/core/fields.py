@@ -26,6 +26,8 @@ LATEST_DATE = dt.date(2099, 12, 31)
 # cannot encode: either would fail deep inside a handler, after the request was judged valid.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _DATE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# What no email header may hold (C0 controls and DEL): a line break there is header injection.
+HEADER_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def storable(text: str) -> bool:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from service.core.fields import HEADER_CONTROL
 from service.subjects.policy import SubjectVerdict
-
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def normalise_for_allowlist(subject: str) -> str:
@@ -39,7 +37,7 @@ def decide_subject(
     approved entry can contain; everything else about an approved subject was judged when an
     admin added it.
     """
-    if _CONTROL.search(subject):
+    if HEADER_CONTROL.search(subject):
         return SubjectDecision(False, "format", "contains line breaks or control characters")
     if normalise_for_allowlist(subject) in approved:
         return SubjectDecision(True)
