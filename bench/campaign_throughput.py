@@ -47,13 +47,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import postfix_relay  # noqa: E402
 from bench.delivery_throughput import (  # noqa: E402
+    add_relay_argument,
     cpu_seconds,
     free_port,
     fresh_database,
     raw_ceiling,
-    relay_sink,
+    relay,
 )
 from service.access import create_api_key  # noqa: E402
 from service.core.addresses import email_index  # noqa: E402
@@ -148,8 +148,7 @@ async def main() -> None:
                         help="worker processes; the connections are shared out among them")
     parser.add_argument("--no-bare", action="store_true",
                         help="skip the bare COPY baseline for staging")
-    parser.add_argument("--relay", choices=("postfix", "sink"),
-                        default="postfix" if postfix_relay.available() else "sink")
+    add_relay_argument(parser)
     args = parser.parse_args()
     n = args.recipients
 
@@ -158,11 +157,7 @@ async def main() -> None:
     smtp_port, api_port = free_port(), free_port()
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        if args.relay == "postfix":
-            stack.enter_context(postfix_relay.postfix_relay(smtp_port, certs))
-        else:
-            stack.enter_context(relay_sink(smtp_port, workdir / "pki"))
-        print(f"relay: {args.relay} on 127.0.0.1:{smtp_port}", flush=True)
+        stack.enter_context(relay(args.relay, smtp_port, certs, workdir / "pki"))
         await run(args, n, workdir, certs, smtp_port, api_port)
 
 

@@ -253,8 +253,7 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--relay", choices=("postfix", "sink"),
-                        default="postfix" if postfix_relay.available() else "sink")
+    add_relay_argument(parser)
     args = parser.parse_args()
     wrk_load.require()
     if args.messages % _WRK_THREADS:
@@ -265,12 +264,22 @@ async def main() -> None:
     smtp_port = free_port()
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        if args.relay == "postfix":
-            stack.enter_context(postfix_relay.postfix_relay(smtp_port, certs))
-        else:
-            stack.enter_context(relay_sink(smtp_port, workdir / "pki"))
-        print(f"relay: {args.relay} on 127.0.0.1:{smtp_port}", flush=True)
+        stack.enter_context(relay(args.relay, smtp_port, certs, workdir / "pki"))
         await run(args, workdir, certs, smtp_port)
+
+
+def add_relay_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--relay", choices=("postfix", "sink"),
+                        default="postfix" if postfix_relay.available() else "sink")
+
+
+@contextlib.contextmanager
+def relay(kind: str, port: int, certs: CertFiles, cert_dir: Path) -> Iterator[None]:
+    """The bench's relay on ``port``: its own Postfix, or the aiosmtpd sink (``--relay``)."""
+    with postfix_relay.postfix_relay(port, certs) if kind == "postfix" else relay_sink(
+            port, cert_dir):
+        print(f"relay: {kind} on 127.0.0.1:{port}", flush=True)
+        yield
 
 
 @contextlib.contextmanager
