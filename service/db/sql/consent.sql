@@ -79,6 +79,10 @@ WHERE m.unsubscribe_hash = $1
 -- contact's sealed name, whether the address is suppressed, and its consent ledger in the order
 -- written; and the message the sending key ($2) already accepted under the request's
 -- Idempotency-Key ($3), if any (NULL: none looked for). One row per address, in their order.
+-- Each lookup is a LATERAL probe that LIMIT 1 keeps from being flattened into a join: as a join,
+-- the plan cached for this statement while `messages` was small hashed a sequential scan of it,
+-- and kept doing so, at every batch, as the table grew (until the next ANALYZE); a probe by its
+-- unique index costs the same at any size.
 SELECT w.n, c.id AS contact_id, c.name_sealed,
        EXISTS (SELECT 1 FROM suppressions s WHERE s.email_index = w.email_index) AS suppressed,
        l.purposes, l.actions, l.sources, l.ats, l.authorization_ids, l.expires_ats,
@@ -87,8 +91,13 @@ SELECT w.n, c.id AS contact_id, c.name_sealed,
        i.send_at AS idempotent_send_at
 FROM unnest($1::bytea[], $2::uuid[], $3::text[]) WITH ORDINALITY
     AS w(email_index, api_key_id, idempotency_key, n)
-LEFT JOIN contacts c ON c.email_index = w.email_index
-LEFT JOIN messages i ON i.api_key_id = w.api_key_id AND i.idempotency_key = w.idempotency_key
+LEFT JOIN LATERAL (
+    SELECT id, name_sealed FROM contacts WHERE email_index = w.email_index LIMIT 1
+) c ON true
+LEFT JOIN LATERAL (
+    SELECT id, request_digest, send_at FROM messages
+    WHERE api_key_id = w.api_key_id AND idempotency_key = w.idempotency_key LIMIT 1
+) i ON true
 LEFT JOIN LATERAL (
     SELECT array_agg(e.purpose ORDER BY e.id) AS purposes,
            array_agg(e.action ORDER BY e.id) AS actions,
