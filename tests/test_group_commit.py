@@ -6,7 +6,6 @@ backend, a constraint), not mocks."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,7 +22,13 @@ from service.db.queries import QUERIES
 from service.db.resources import Resources
 from service.messages.group_commit import AcceptBatches
 from service.messages.outbox import Outgoing, Row, insert_rows, row_of
-from tests.helpers import REMINDER, plan_nodes, send
+from tests.helpers import (
+    REMINDER,
+    copies_of_message,
+    plan_kept_while_tables_grew,
+    plan_nodes,
+    send,
+)
 from tests.test_messages_api import assert_problem
 
 
@@ -256,10 +261,9 @@ async def test_a_batch_joins_what_arrived_in_the_same_turn(wait_ms: int) -> None
 async def test_the_batch_read_probes_messages_by_index_however_the_table_grew_since_it_was_planned(
     app: Starlette, keys: dict[str, str],
 ) -> None:
-    """A connection keeps its plan of the recipient read (asyncpg prepares it, and PostgreSQL
-    settles on one generic plan after a few runs). Planned while ``messages`` was empty, then run
-    after 5,000 more rows that no ANALYZE has counted: each address still reads at most its one
-    message, through the idempotency index, instead of the whole table at every batch."""
+    """Planned while ``messages`` was empty, then run after 5,000 more rows: each address still
+    reads at most its one message, through the idempotency index, instead of the whole table at
+    every batch."""
     db, settings = app.state.resources.db, app.state.resources.settings
     key_id = await _key_id(db)
     addresses = 8
@@ -268,23 +272,13 @@ async def test_the_batch_read_probes_messages_by_index_however_the_table_grew_si
         f"array_fill('{key_id}'::uuid, ARRAY[{addresses}])",
         "ARRAY[" + ", ".join(f"'absent-{n}'" for n in range(addresses)) + "]",
     ])
-    async with db.acquire() as conn:
-        await conn.execute("SET plan_cache_mode = force_generic_plan")
-        await conn.execute("PREPARE recipient_states(bytea[], uuid[], text[]) AS "
-                           + QUERIES.recipient_states.rstrip(";"))
-        try:
-            await conn.execute(f"EXECUTE recipient_states({arguments})")  # planned: table empty
-            (seed,) = await insert_rows(db, settings, [_row(settings, key_id, 0)])
-            await db.execute(
-                "INSERT INTO messages SELECT (jsonb_populate_record(m, jsonb_build_object("
-                " 'id', gen_random_uuid(), 'idempotency_key', 'grown-' || g,"
-                " 'token_hash', '\\x' || md5(g::text), 'unsubscribe_hash', NULL))).*"
-                " FROM messages m, generate_series(1, 5000) g WHERE m.id = $1", seed)
-            (plan,) = json.loads(await conn.fetchval(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE recipient_states({arguments})"))
-        finally:
-            await conn.execute("DEALLOCATE recipient_states; RESET plan_cache_mode")
-    reads = [node for node in plan_nodes(plan["Plan"]) if node.get("Relation Name") == "messages"]
+
+    async def grow() -> None:
+        (seed,) = await insert_rows(db, settings, [_row(settings, key_id, 0)])
+        await copies_of_message(db, seed, 5000)
+
+    plan = await plan_kept_while_tables_grew(db, QUERIES.recipient_states, arguments, grow)
+    reads = [node for node in plan_nodes(plan) if node.get("Relation Name") == "messages"]
     assert reads, "the plan does not read messages"
     for node in reads:
         assert "Index" in node["Node Type"], node["Node Type"]

@@ -94,12 +94,20 @@ DELETE FROM wire_sessions WHERE id = ANY($1::uuid[]);
 
 -- name: pending-delivery-audits
 -- A batch of deliveries still to be audited; SKIP LOCKED lets the recorder and the sweep (for a
--- lost worker's) work side by side without writing one twice.
+-- lost worker's) work side by side without writing one twice. The queue leads and each message
+-- is a probe by its key: as a join, the plan a connection kept from when `messages` was small
+-- walked the whole table in key order looking for the few queued ones, at every batch.
 SELECT q.message_id AS id, m.tls_version, m.tls_cipher, m.tls_certificate_sha256,
        m.tls_verified_name
-FROM delivery_audit_queue q JOIN messages m ON m.id = q.message_id
-ORDER BY q.message_id LIMIT $1
-FOR UPDATE OF q SKIP LOCKED;
+FROM (
+    SELECT message_id FROM delivery_audit_queue ORDER BY message_id LIMIT $1
+    FOR UPDATE SKIP LOCKED
+) q
+CROSS JOIN LATERAL (
+    SELECT tls_version, tls_cipher, tls_certificate_sha256, tls_verified_name
+    FROM messages WHERE id = q.message_id LIMIT 1
+) m
+ORDER BY q.message_id;
 
 -- name: clear-delivery-audits
 DELETE FROM delivery_audit_queue WHERE message_id = ANY($1::uuid[]);
