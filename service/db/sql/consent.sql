@@ -79,18 +79,23 @@ WHERE m.unsubscribe_hash = $1
 -- contact's sealed name, whether the address is suppressed, and its consent ledger in the order
 -- written; and the message the sending key ($2) already accepted under the request's
 -- Idempotency-Key ($3), if any (NULL: none looked for). One row per address, in their order.
--- Each lookup is a LATERAL probe that LIMIT 1 keeps from being flattened into a join: as a join,
--- the plan cached for this statement while `messages` was small hashed a sequential scan of it,
--- and kept doing so, at every batch, as the table grew (until the next ANALYZE); a probe by its
--- unique index costs the same at any size.
-SELECT w.n, c.id AS contact_id, c.name_sealed,
-       EXISTS (SELECT 1 FROM suppressions s WHERE s.email_index = w.email_index) AS suppressed,
+--
+-- Planned once per connection, not once per batch. Each lookup is a LATERAL probe that LIMIT 1
+-- keeps from being flattened into a join, so a plan made while a table was small stays right as
+-- it grows: as joins, the plan kept from an almost empty `messages` hashed a sequential scan of
+-- it at every batch. With the plan safe to keep, the arrays go in through sub-selects, which hide
+-- their lengths from the planner: PostgreSQL then keeps its generic plan instead of planning
+-- every batch anew for its size (0.4 ms a batch, four times what running it took).
+SELECT w.n, c.id AS contact_id, c.name_sealed, s.email_index IS NOT NULL AS suppressed,
        l.purposes, l.actions, l.sources, l.ats, l.authorization_ids, l.expires_ats,
        l.ends_on_events,
        i.id AS idempotent_id, i.request_digest AS idempotent_digest,
        i.send_at AS idempotent_send_at
-FROM unnest($1::bytea[], $2::uuid[], $3::text[]) WITH ORDINALITY
+FROM unnest((SELECT $1::bytea[]), (SELECT $2::uuid[]), (SELECT $3::text[])) WITH ORDINALITY
     AS w(email_index, api_key_id, idempotency_key, n)
+LEFT JOIN LATERAL (
+    SELECT email_index FROM suppressions WHERE email_index = w.email_index LIMIT 1
+) s ON true
 LEFT JOIN LATERAL (
     SELECT id, name_sealed FROM contacts WHERE email_index = w.email_index LIMIT 1
 ) c ON true
