@@ -70,15 +70,18 @@ async def plan_kept_while_tables_grew(db: asyncpg.Pool, query: str, arguments: s
     ``EXPLAIN ANALYZE`` after ``grow`` added rows that no ANALYZE has counted. ``arguments``:
     the statement's arguments, as SQL."""
     async with db.acquire() as conn:
-        await conn.execute("SET plan_cache_mode = force_generic_plan")
-        await conn.execute("PREPARE kept AS " + query.rstrip().rstrip(";"))
         try:
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            await conn.execute("PREPARE kept AS " + query.rstrip().rstrip(";"))
             await conn.execute(f"EXECUTE kept({arguments})")
             await grow()
             (plan,) = json.loads(await conn.fetchval(
                 f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE kept({arguments})"))
-        finally:
             await conn.execute("DEALLOCATE kept; RESET plan_cache_mode")
+        except BaseException:
+            # The pool does not reset what a session set: a connection left half-way goes.
+            conn.terminate()
+            raise
     found: dict[str, Any] = plan["Plan"]
     return found
 
@@ -87,10 +90,11 @@ async def copies_of_message(db: asyncpg.Pool, message_id: Any, count: int) -> li
     """Setup only: ``count`` more rows of ``messages`` copied from one (each with its own id,
     idempotency key and link hash); their ids, oldest first."""
     rows = await db.fetch(
-        "INSERT INTO messages SELECT (jsonb_populate_record(m, jsonb_build_object("
+        "INSERT INTO messages SELECT r.* FROM messages m, generate_series(1, $2) g,"
+        " LATERAL jsonb_populate_record(m, jsonb_build_object("
         " 'id', time_ordered_uuid(), 'idempotency_key', 'copy-' || g,"
-        " 'token_hash', '\\x' || md5(g::text), 'unsubscribe_hash', NULL))).*"
-        " FROM messages m, generate_series(1, $2) g WHERE m.id = $1 RETURNING id",
+        " 'token_hash', '\\x' || md5(g::text), 'unsubscribe_hash', NULL)) r"
+        " WHERE m.id = $1 RETURNING id",
         message_id, count)
     return sorted(row["id"] for row in rows)
 

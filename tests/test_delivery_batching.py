@@ -115,4 +115,5 @@ async def test_the_audit_batch_reads_only_the_queued_messages_however_the_table_
     plan = await plan_kept_while_tables_grew(db, QUERIES.pending_delivery_audits, "100", grow)
     reads = [node for node in plan_nodes(plan) if node.get("Relation Name") == "messages"]
     assert reads, "the plan does not read messages"
+    assert all(node["Node Type"] != "Seq Scan" for node in reads), reads
     assert sum(node["Actual Rows"] * node["Actual Loops"] for node in reads) == queued

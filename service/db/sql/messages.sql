@@ -96,7 +96,8 @@ DELETE FROM wire_sessions WHERE id = ANY($1::uuid[]);
 -- A batch of deliveries still to be audited; SKIP LOCKED lets the recorder and the sweep (for a
 -- lost worker's) work side by side without writing one twice. The queue leads and each message
 -- is a probe by its key: as a join, the plan a connection kept from when `messages` was small
--- walked the whole table in key order looking for the few queued ones, at every batch.
+-- walked the whole table in key order looking for the few queued ones, at every batch. A queued
+-- message always has its row: retention (retire-messages) leaves queued ones alone.
 SELECT q.message_id AS id, m.tls_version, m.tls_cipher, m.tls_certificate_sha256,
        m.tls_verified_name
 FROM (
