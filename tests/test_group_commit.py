@@ -6,6 +6,7 @@ backend, a constraint), not mocks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -21,6 +22,7 @@ from service.core.config import Settings
 from service.db.outage import is_outage
 from service.db.queries import QUERIES
 from service.db.resources import Resources
+from service.http.app import create_app
 from service.messages.group_commit import AcceptBatches
 from service.messages.outbox import Outgoing, Row, insert_rows, row_of
 from tests.helpers import (
@@ -194,6 +196,57 @@ async def test_a_client_that_goes_away_does_not_cancel_its_batch(
     # Its row was in the batch, which committed: the message exists, as when a client leaves
     # after a lone commit.
     assert await res.db.fetchval("SELECT count(*) FROM messages") == 4
+
+
+async def test_shutdown_waits_for_a_batch_whose_client_left(
+    settings: Settings, keys: dict[str, str], database_url: str,
+) -> None:
+    """A request's client leaves while its batch waits on a lock, and the process is told to
+    stop. Shutdown waits for the batch: once it returns, no batch is left running against closed
+    stores, and the message the batch held is in PostgreSQL, as if the client had stayed."""
+    application = create_app(settings)
+    lifespan = contextlib.AsyncExitStack()
+    await lifespan.enter_async_context(application.router.lifespan_context(application))
+    locker = await asyncpg.connect(database_url)
+    try:
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="https://x.test") as client:
+            await locker.execute("BEGIN; LOCK TABLE messages IN SHARE MODE")
+            request = asyncio.create_task(send(client, keys["sender"]))
+            while await _waiting_on_lock(application.state.resources.db) < 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+            request.cancel()  # its client went away
+        stopping = asyncio.create_task(lifespan.aclose())
+        await asyncio.sleep(0.2)
+        assert not stopping.done(), "shutdown did not wait for the batch"
+        await locker.execute("ROLLBACK")
+        await stopping
+        assert not [task for task in asyncio.all_tasks()
+                    if task.get_coro().__qualname__ == "Batcher._run_batch"]  # type: ignore[union-attr]
+        assert await locker.fetchval("SELECT count(*) FROM messages") == 1
+    finally:
+        await locker.close()
+
+
+async def test_draining_a_batcher_waits_for_the_batch_whose_caller_left() -> None:
+    go = asyncio.Event()
+    ran: list[list[int]] = []
+
+    async def run(items: list[int]) -> list[int]:
+        await go.wait()
+        ran.append(items)
+        return items
+
+    batcher: Batcher[int, int] = Batcher(run, 0.001, 4)
+    caller = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    draining = asyncio.create_task(batcher.drain())
+    await asyncio.sleep(0.01)
+    assert not draining.done()
+    go.set()
+    await draining
+    assert ran == [[1]]
 
 
 async def test_a_lone_request_never_waits_for_a_batch_to_form(

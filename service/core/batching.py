@@ -7,7 +7,9 @@ so a lone call is never held back, and under load each call waits at most ``max_
 batch to form.
 
 A batch runs in a task of its own: a caller that is cancelled (a client that went away) stops
-waiting for its answer, but never stops the batch, whose other callers still get theirs.
+waiting for its answer, but never stops the batch, whose other callers still get theirs. So a
+batch can outlive every request that fed it, and the app drains its batchers at shutdown before
+closing the stores they write to.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ class Batcher(Generic[T, R]):
             self._flush_handle = (loop.call_soon(self._flush) if not self._running
                                   else loop.call_later(self._max_wait, self._flush))
         return await future
+
+    async def drain(self) -> None:
+        """Sends what is waiting and returns once no batch is running."""
+        self._flush()
+        while self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
 
     def _flush(self) -> None:
         if self._flush_handle is not None:

@@ -18,6 +18,7 @@ from service.db.resources import open_resources
 from service.http import prometheus
 from service.http.middleware import Edge, PathRedactor
 from service.http.routes import route_table, secret_prefixes
+from service.messages.group_commit import AcceptBatches
 from service.subjects import SubjectGate
 
 
@@ -32,6 +33,11 @@ def create_app(settings: Settings) -> Starlette:
             async with key_events(settings.database_url, resources.db,
                                   app.state.verified_keys):
                 yield
+                # A batch whose callers all left (a client gone, a rate check past its timeout)
+                # is still running: it finishes, and commits what it holds, before the stores
+                # close under it.
+                await app.state.rate_limiter.drain()
+                await AcceptBatches.drain_of(app.state)
 
     routes = route_table()
     redact = PathRedactor(secret_prefixes(routes))

@@ -49,6 +49,14 @@ class AcceptBatches:
             batches = state.accept_batches = AcceptBatches(state.resources)
         return batches
 
+    @staticmethod
+    async def drain_of(state: object) -> None:
+        """Waits for the process's batches in flight, if it ever made any."""
+        batches: AcceptBatches | None = getattr(state, "accept_batches", None)
+        if batches is not None:
+            await batches.reads.drain()
+            await batches.writes.drain()
+
     async def read(self, lookup: Lookup) -> asyncpg.Record:
         """The request's ``recipient-states`` row (``consent.read_recipient_state``), with the
         key's earlier message under its Idempotency-Key (``idempotent_*``)."""
