@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -61,42 +61,6 @@ async def plan_without_seqscans(db: asyncpg.Pool, query: str, *args: Any) -> dic
         (plan,) = json.loads(await conn.fetchval("EXPLAIN (FORMAT JSON) " + query, *args))
     found: dict[str, Any] = plan["Plan"]
     return found
-
-
-async def plan_kept_while_tables_grew(db: asyncpg.Pool, query: str, arguments: str,
-                                      grow: Callable[[], Awaitable[object]]) -> dict[str, Any]:
-    """The plan a connection keeps for ``query`` once it settles on a generic one (asyncpg
-    prepares each statement; PostgreSQL does after a few runs), made now, then run under
-    ``EXPLAIN ANALYZE`` after ``grow`` added rows that no ANALYZE has counted. ``arguments``:
-    the statement's arguments, as SQL."""
-    async with db.acquire() as conn:
-        try:
-            await conn.execute("SET plan_cache_mode = force_generic_plan")
-            await conn.execute("PREPARE kept AS " + query.rstrip().rstrip(";"))
-            await conn.execute(f"EXECUTE kept({arguments})")
-            await grow()
-            (plan,) = json.loads(await conn.fetchval(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE kept({arguments})"))
-            await conn.execute("DEALLOCATE kept; RESET plan_cache_mode")
-        except BaseException:
-            # The pool does not reset what a session set: a connection left half-way goes.
-            conn.terminate()
-            raise
-    found: dict[str, Any] = plan["Plan"]
-    return found
-
-
-async def copies_of_message(db: asyncpg.Pool, message_id: Any, count: int) -> list[Any]:
-    """Setup only: ``count`` more rows of ``messages`` copied from one (each with its own id,
-    idempotency key and link hash); their ids, oldest first."""
-    rows = await db.fetch(
-        "INSERT INTO messages SELECT r.* FROM messages m, generate_series(1, $2) g,"
-        " LATERAL jsonb_populate_record(m, jsonb_build_object("
-        " 'id', time_ordered_uuid(), 'idempotency_key', 'copy-' || g,"
-        " 'token_hash', '\\x' || md5(g::text), 'unsubscribe_hash', NULL)) r"
-        " WHERE m.id = $1 RETURNING id",
-        message_id, count)
-    return sorted(row["id"] for row in rows)
 
 
 def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -18,13 +18,7 @@ from service.core.config import Settings
 from service.db.queries import QUERIES
 from service.devtools.relay import Mailbox
 from tests.conftest import run_worker
-from tests.helpers import (
-    REMINDER,
-    copies_of_message,
-    plan_kept_while_tables_grew,
-    plan_nodes,
-    send,
-)
+from tests.helpers import REMINDER, send
 
 MESSAGES = 40
 SESSIONS = 4
@@ -95,25 +89,3 @@ async def test_consent_withdrawn_after_acceptance_rejects_only_that_message(
     assert set(statuses.values()) == {"sent"}
     assert recipients[13] not in {rcpts[0] for _, rcpts, _ in mailbox.messages}
     assert len(mailbox.messages) == MESSAGES - 1
-
-
-async def test_the_audit_batch_reads_only_the_queued_messages_however_the_table_grew(
-    client: httpx.AsyncClient, keys: dict[str, str], app: Starlette,
-) -> None:
-    """The audit batch's read, planned while ``messages`` was nearly empty, then run after
-    5,000 more rows with the newest three queued for their audit records: it reads those three
-    messages by key, not the whole table in key order looking for them."""
-    db = app.state.resources.db
-    (seed,) = await _send_all(client, keys["sender"], ["p0@example.org"])
-    queued = 3
-
-    async def grow() -> None:
-        ids = await copies_of_message(db, seed, 5000)
-        await db.execute("INSERT INTO delivery_audit_queue SELECT unnest($1::uuid[])",
-                         ids[-queued:])
-
-    plan = await plan_kept_while_tables_grew(db, QUERIES.pending_delivery_audits, "100", grow)
-    reads = [node for node in plan_nodes(plan) if node.get("Relation Name") == "messages"]
-    assert reads, "the plan does not read messages"
-    assert all(node["Node Type"] != "Seq Scan" for node in reads), reads
-    assert sum(node["Actual Rows"] * node["Actual Loops"] for node in reads) == queued

@@ -16,22 +16,14 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from service import consent
 from service.core.batching import Batcher
 from service.core.config import Settings
 from service.db.outage import is_outage
-from service.db.queries import QUERIES
 from service.db.resources import Resources
 from service.http.app import create_app
 from service.messages.group_commit import AcceptBatches
-from service.messages.outbox import Outgoing, Row, insert_rows, row_of
-from tests.helpers import (
-    REMINDER,
-    copies_of_message,
-    plan_kept_while_tables_grew,
-    plan_nodes,
-    send,
-)
+from service.messages.outbox import Outgoing, Row, row_of
+from tests.helpers import REMINDER, send
 from tests.test_messages_api import assert_problem
 
 
@@ -310,47 +302,3 @@ async def test_a_batch_joins_what_arrived_in_the_same_turn(wait_ms: int) -> None
     batcher: Batcher[int, int] = Batcher(run, wait_ms / 1000, 64)
     assert await asyncio.gather(*(batcher.submit(n) for n in range(20))) == list(range(20))
     assert batcher.batches == 1
-
-
-async def test_the_batch_read_probes_by_index_however_the_tables_grew_since_it_was_planned(
-    app: Starlette, keys: dict[str, str],
-) -> None:
-    """Planned while the tables were empty, then run after 5,000 more messages: each address
-    still reads at most its one message, through the idempotency index, instead of the whole
-    table at every batch; contacts, suppressions and the ledger are read by index too."""
-    db, settings = app.state.resources.db, app.state.resources.settings
-    key_id = await _key_id(db)
-    addresses = 8
-    arguments = ", ".join([
-        "ARRAY[" + ", ".join(f"'\\x{n:02x}'::bytea" for n in range(addresses)) + "]",
-        f"array_fill('{key_id}'::uuid, ARRAY[{addresses}])",
-        "ARRAY[" + ", ".join(f"'absent-{n}'" for n in range(addresses)) + "]",
-    ])
-
-    async def grow() -> None:
-        (seed,) = await insert_rows(db, settings, [_row(settings, key_id, 0)])
-        await copies_of_message(db, seed, 5000)
-
-    plan = await plan_kept_while_tables_grew(db, QUERIES.recipient_states, arguments, grow)
-    reads = [node for node in plan_nodes(plan) if "Relation Name" in node]
-    assert {node["Relation Name"] for node in reads} >= {"messages", "contacts", "suppressions"}
-    for node in reads:
-        assert node["Node Type"] != "Seq Scan", node["Relation Name"]
-        if node["Relation Name"] == "messages":
-            assert node["Actual Rows"] * node["Actual Loops"] <= addresses
-
-
-async def test_a_connection_plans_the_batch_read_once_not_at_every_batch(
-    app: Starlette, keys: dict[str, str],
-) -> None:
-    """Batches of every size through one connection: after PostgreSQL's first few custom plans,
-    it runs one generic plan, so a batch does not pay for planning (0.4 ms, more than the read)."""
-    key_id = await _key_id(app.state.resources.db)
-    async with app.state.resources.db.acquire() as conn:
-        for size in (1, 7, 2, 30, 3, 12, 1, 64, 5, 9):
-            await consent.recipient_state_rows(
-                conn, [(uuid.uuid4().bytes, key_id, f"k{n}") for n in range(size)])
-        generic, custom = await conn.fetchrow(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
-            " WHERE statement = $1", QUERIES.recipient_states)
-    assert generic >= 5 and custom <= 5, (generic, custom)

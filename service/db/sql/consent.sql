@@ -47,14 +47,22 @@ WHERE a.confirm_token_hash = $1;
 
 -- name: consent-ledgers
 -- Every event of every contact behind the given addresses, in the order written: the input of
--- the pure consent decision. One query for a whole batch of messages.
-SELECT c.email_index, e.purpose, e.action, e.source, e.at,
-       a.id AS authorization_id, a.expires_at, a.ends_on_event
-FROM unnest($1::bytea[]) AS wanted (email_index)
-JOIN contacts c ON c.email_index = wanted.email_index
-JOIN consent_events e ON e.contact_id = c.id
-LEFT JOIN marketing_authorizations a ON a.id = e.authorization_id
-ORDER BY e.id;
+-- the pure consent decision. One query for a whole batch of messages. Looked up address by
+-- address, as recipient-states is and for the same reason: a plan kept from when `contacts` was
+-- small must not hash a scan of the whole table once an upload has filled it (OFFSET 0 keeps the
+-- ledger's subquery from being flattened into such a join).
+SELECT w.email_index, l.purpose, l.action, l.source, l.at, l.authorization_id, l.expires_at,
+       l.ends_on_event
+FROM unnest($1::bytea[]) AS w (email_index)
+CROSS JOIN LATERAL (SELECT id FROM contacts WHERE email_index = w.email_index LIMIT 1) c
+CROSS JOIN LATERAL (
+    SELECT e.id, e.purpose, e.action, e.source, e.at, a.id AS authorization_id, a.expires_at,
+           a.ends_on_event
+    FROM consent_events e LEFT JOIN marketing_authorizations a ON a.id = e.authorization_id
+    WHERE e.contact_id = c.id
+    OFFSET 0
+) l
+ORDER BY l.id;
 
 -- name: suppressed-among
 SELECT email_index FROM suppressions WHERE email_index = ANY($1::bytea[]);
@@ -67,12 +75,20 @@ RETURNING email_index;
 -- name: unsubscribe-target
 -- The message an unsubscribe link names, found as in portal-message: by its token's hash ($1)
 -- or, for a campaign message, by the id its token carries ($2), HMAC checked by the caller.
+-- Each row is looked up on its own, as in portal-message.
 SELECT m.id AS message_id, m.recipient_index, c.id AS contact_id, m.campaign_id,
        m.unsubscribe_hash IS NULL AS derived_link, k.link_key_sealed
-FROM messages m LEFT JOIN campaigns k ON k.id = m.campaign_id
-LEFT JOIN contacts c ON c.email_index = m.recipient_index
-WHERE m.unsubscribe_hash = $1
-   OR (m.id = $2 AND m.unsubscribe_hash IS NULL AND m.campaign_id IS NOT NULL);
+FROM (
+    (SELECT id, recipient_index, campaign_id, unsubscribe_hash FROM messages
+     WHERE unsubscribe_hash = $1 LIMIT 1)
+    UNION ALL
+    (SELECT id, recipient_index, campaign_id, unsubscribe_hash FROM messages
+     WHERE id = $2 AND unsubscribe_hash IS NULL AND campaign_id IS NOT NULL LIMIT 1)
+) m
+LEFT JOIN LATERAL (SELECT link_key_sealed FROM campaigns WHERE id = m.campaign_id LIMIT 1) k
+    ON true
+LEFT JOIN LATERAL (SELECT id FROM contacts WHERE email_index = m.recipient_index LIMIT 1) c
+    ON true;
 
 -- name: recipient-states
 -- Everything acceptance needs about each of a batch of addresses ($1), in one round trip: the

@@ -236,13 +236,29 @@ SELECT EXISTS (
 -- under link_key_sealed before using the row). A campaign message shows its campaign's content
 -- (one copy, sealed under the master keys). The pages say when it was sent and until when it
 -- can be read.
+-- Each row is looked up on its own through its unique index (two arms, not an OR; LATERAL ...
+-- LIMIT 1, not a join): PostgreSQL keeps one plan per connection for this statement, and as an
+-- OR and a join, the plan kept from when `messages` was small scanned the whole table at every
+-- link opened, until an ANALYZE.
 SELECT m.id, m.content_sealed, m.verification_hash, m.verification_failures,
        m.verification_hint_sealed, m.verification_format,
        m.expires_at <= now() AS expired, m.expires_at, coalesce(m.sent_at, m.created_at) AS sent_at,
        m.campaign_id, c.content_sealed AS campaign_content_sealed,
        m.token_hash IS NULL AS derived_link, c.link_key_sealed
-FROM messages m LEFT JOIN campaigns c ON c.id = m.campaign_id
-WHERE m.token_hash = $1 OR (m.id = $2 AND m.token_hash IS NULL AND m.campaign_id IS NOT NULL);
+FROM (
+    (SELECT id, content_sealed, verification_hash, verification_failures,
+            verification_hint_sealed, verification_format, expires_at, sent_at, created_at,
+            campaign_id, token_hash
+     FROM messages WHERE token_hash = $1 LIMIT 1)
+    UNION ALL
+    (SELECT id, content_sealed, verification_hash, verification_failures,
+            verification_hint_sealed, verification_format, expires_at, sent_at, created_at,
+            campaign_id, token_hash
+     FROM messages WHERE id = $2 AND token_hash IS NULL AND campaign_id IS NOT NULL LIMIT 1)
+) m
+LEFT JOIN LATERAL (
+    SELECT content_sealed, link_key_sealed FROM campaigns WHERE id = m.campaign_id LIMIT 1
+) c ON true;
 
 -- name: record-verification-failure
 UPDATE messages SET verification_failures = verification_failures + 1, updated_at = now()
