@@ -14,6 +14,7 @@ from dataclasses import replace
 import asyncpg
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
 from service.core.batching import Batcher
@@ -47,6 +48,12 @@ async def _until(condition: Callable[[], object], what: str, seconds: float = 10
         while not condition():  # noqa: ASYNC110 - plain counters, no event to wait on
             await asyncio.sleep(0.005)
     assert condition(), what
+
+
+async def _until_waiting_on_lock(db: asyncpg.Pool) -> None:
+    async with asyncio.timeout(10):
+        while await _waiting_on_lock(db) < 1:  # noqa: ASYNC110 - no event for lock waits
+            await asyncio.sleep(0.005)
 
 
 async def _waiting_on_lock(db: asyncpg.Pool) -> int:
@@ -191,11 +198,12 @@ async def test_a_client_that_goes_away_does_not_cancel_its_batch(
 
 
 async def test_shutdown_waits_for_a_batch_whose_client_left(
-    settings: Settings, keys: dict[str, str], database_url: str,
+    settings: Settings, keys: dict[str, str], database_url: str, redis_client: aioredis.Redis,
 ) -> None:
-    """A request's client leaves while its batch waits on a lock, and the process is told to
-    stop. Shutdown waits for the batch: once it returns, no batch is left running against closed
-    stores, and the message the batch held is in PostgreSQL, as if the client had stayed."""
+    """A request's client leaves while its batch waits on a table lock. The process is told to
+    stop just as the batch, committed, sends its enqueue nudge to a Redis holding writes for a
+    second (CLIENT PAUSE). Shutdown waits for the batch before closing Redis and the pool: the
+    message is in PostgreSQL and its nudge in Redis, as if the client had stayed."""
     application = create_app(settings)
     lifespan = contextlib.AsyncExitStack()
     await lifespan.enter_async_context(application.router.lifespan_context(application))
@@ -205,19 +213,27 @@ async def test_shutdown_waits_for_a_batch_whose_client_left(
         async with httpx.AsyncClient(transport=transport, base_url="https://x.test") as client:
             await locker.execute("BEGIN; LOCK TABLE messages IN SHARE MODE")
             request = asyncio.create_task(send(client, keys["sender"]))
-            while await _waiting_on_lock(application.state.resources.db) < 1:  # noqa: ASYNC110
-                await asyncio.sleep(0.005)
+            await _until_waiting_on_lock(application.state.resources.db)
             request.cancel()  # its client went away
+            await asyncio.gather(request, return_exceptions=True)
+        await redis_client.execute_command("CLIENT", "PAUSE", "1000", "WRITE")
+        await locker.execute("ROLLBACK")  # the batch commits, then nudges into the pause
         stopping = asyncio.create_task(lifespan.aclose())
-        await asyncio.sleep(0.2)
-        assert not stopping.done(), "shutdown did not wait for the batch"
-        await locker.execute("ROLLBACK")
+        await asyncio.sleep(0.3)
+        assert not stopping.done(), "shutdown closed the stores under a running batch"
         await stopping
-        assert not [task for task in asyncio.all_tasks()
-                    if task.get_coro().__qualname__ == "Batcher._run_batch"]  # type: ignore[union-attr]
-        assert await locker.fetchval("SELECT count(*) FROM messages") == 1
     finally:
+        await redis_client.execute_command("CLIENT", "UNPAUSE")
+        await lifespan.aclose()  # nothing left to close unless the test failed before
         await locker.close()
+    assert not [task for task in asyncio.all_tasks()
+                if task.get_coro().__qualname__ == "Batcher._run_batch"]  # type: ignore[union-attr]
+    assert await redis_client.keys("*deliver-due*"), "the nudge never reached Redis"
+    db = await asyncpg.connect(database_url)
+    try:
+        assert await db.fetchval("SELECT count(*) FROM messages") == 1
+    finally:
+        await db.close()
 
 
 async def test_draining_a_batcher_waits_for_the_batch_whose_caller_left() -> None:
@@ -233,11 +249,12 @@ async def test_draining_a_batcher_waits_for_the_batch_whose_caller_left() -> Non
     caller = asyncio.create_task(batcher.submit(1))
     await asyncio.sleep(0.01)
     caller.cancel()
-    draining = asyncio.create_task(batcher.drain())
+    assert await batcher.drain(0.05) is False  # bounded, and the batch goes on
+    draining = asyncio.create_task(batcher.drain(10))
     await asyncio.sleep(0.01)
     assert not draining.done()
     go.set()
-    await draining
+    assert await draining is True
     assert ran == [[1]]
 
 

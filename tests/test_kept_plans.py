@@ -4,8 +4,9 @@ asyncpg prepares every statement, and PostgreSQL settles on one generic plan for
 looks no dearer than planning anew, made for the tables as they are then. A join in such a plan,
 made while a table was small, went on scanning the whole table as it grew, until an ANALYZE
 (which this machine's PostgreSQL, with autovacuum off, never runs). Each test makes the plan on
-(nearly) empty tables, adds thousands of rows that no ANALYZE counts, then runs the kept plan
-under ``EXPLAIN ANALYZE``."""
+(nearly) empty tables that no ANALYZE has seen, adds thousands of rows, then runs the kept plan
+under ``EXPLAIN ANALYZE``. What they do not cover: a table ANALYZEd while it fit in a page or
+two, for which PostgreSQL may still plan a scan (now per row looked up) until its next ANALYZE."""
 
 from __future__ import annotations
 
@@ -95,7 +96,9 @@ async def test_acceptance_reads_each_address_by_index_however_the_tables_grew(
 
     reads = await _kept_plan_after(db, QUERIES.recipient_states, arguments, grow)
     assert _rows_read(reads, "messages") <= addresses
-    for table in ("contacts", "suppressions"):
+    tables = {node["Relation Name"] for node in reads}
+    assert tables >= {"contacts", "suppressions", "consent_events"}
+    for table in tables:
         _rows_read(reads, table)
 
 

@@ -132,8 +132,8 @@ class RateLimiter:
         limiter: RateLimiter = request.app.state.rate_limiter
         return limiter
 
-    async def drain(self) -> None:
-        await self._batcher.drain()
+    async def drain(self, seconds: float) -> bool:
+        return await self._batcher.drain(seconds)
 
     async def check(self, key: ApiKey) -> None:
         """Counts one request of ``key``; raises a 429 problem if it is over its limit."""

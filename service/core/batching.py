@@ -48,11 +48,18 @@ class Batcher(Generic[T, R]):
                                   else loop.call_later(self._max_wait, self._flush))
         return await future
 
-    async def drain(self) -> None:
-        """Sends what is waiting and returns once no batch is running."""
+    async def drain(self, seconds: float) -> bool:
+        """Sends what is waiting and waits, at most ``seconds``, until no batch is running;
+        whether none is. Waiting never cancels a batch, even when the drain is."""
         self._flush()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
         while self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.wait(set(self._running), timeout=left)
+        return True
 
     def _flush(self) -> None:
         if self._flush_handle is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +23,13 @@ from service.http.routes import route_table, secret_prefixes
 from service.messages.group_commit import AcceptBatches
 from service.subjects import SubjectGate
 
+log = logging.getLogger(__name__)
+
+# How long shutdown waits for batches in flight. Bounded because a batch can wait on a store that
+# stopped answering (the enqueue nudge has no timeout of its own); then the stores close anyway
+# and a committed message is still found by the worker's outbox sweep.
+SHUTDOWN_DRAIN_SECONDS = 10.0
+
 
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
@@ -34,10 +43,14 @@ def create_app(settings: Settings) -> Starlette:
                                   app.state.verified_keys):
                 yield
                 # A batch whose callers all left (a client gone, a rate check past its timeout)
-                # is still running: it finishes, and commits what it holds, before the stores
-                # close under it.
-                await app.state.rate_limiter.drain()
-                await AcceptBatches.drain_of(app.state)
+                # may still be running: it finishes, and commits and nudges what it holds,
+                # before the stores close under it.
+                drained = await asyncio.gather(
+                    app.state.rate_limiter.drain(SHUTDOWN_DRAIN_SECONDS),
+                    AcceptBatches.drain_of(app.state, SHUTDOWN_DRAIN_SECONDS))
+                if not all(drained):
+                    log.warning("batches still running after %s s; closing the stores anyway",
+                                SHUTDOWN_DRAIN_SECONDS)
 
     routes = route_table()
     redact = PathRedactor(secret_prefixes(routes))

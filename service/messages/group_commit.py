@@ -17,6 +17,7 @@ One per API process (``AcceptBatches.of``), made on first use.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 
@@ -50,12 +51,14 @@ class AcceptBatches:
         return batches
 
     @staticmethod
-    async def drain_of(state: object) -> None:
-        """Waits for the process's batches in flight, if it ever made any."""
+    async def drain_of(state: object, seconds: float) -> bool:
+        """Waits up to ``seconds`` for the process's batches in flight, if it ever made any;
+        whether they all finished."""
         batches: AcceptBatches | None = getattr(state, "accept_batches", None)
-        if batches is not None:
-            await batches.reads.drain()
-            await batches.writes.drain()
+        if batches is None:
+            return True
+        return all(await asyncio.gather(batches.reads.drain(seconds),
+                                        batches.writes.drain(seconds)))
 
     async def read(self, lookup: Lookup) -> asyncpg.Record:
         """The request's ``recipient-states`` row (``consent.read_recipient_state``), with the
