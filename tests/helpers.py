@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -20,6 +21,12 @@ REMINDER: dict[str, Any] = {
 }
 
 PORTAL_LINK = re.compile(r"https://portal\.clinic\.test/p/([A-Za-z0-9_-]{43})")
+
+
+async def api_key_id(db: asyncpg.Pool, name: str = "test sender") -> uuid.UUID:
+    """The id of the API key the ``keys`` fixture made under ``name``."""
+    key_id: uuid.UUID = await db.fetchval("SELECT id FROM api_keys WHERE name = $1", name)
+    return key_id
 
 
 def auth(key: str) -> dict[str, str]:

@@ -24,13 +24,8 @@ from service.db.resources import Resources
 from service.http.app import create_app
 from service.messages.group_commit import AcceptBatches
 from service.messages.outbox import Outgoing, Row, row_of
-from tests.helpers import REMINDER, send
+from tests.helpers import REMINDER, api_key_id, send
 from tests.test_messages_api import assert_problem
-
-
-async def _key_id(db: asyncpg.Pool, name: str = "test sender") -> uuid.UUID:
-    key_id: uuid.UUID = await db.fetchval("SELECT id FROM api_keys WHERE name = $1", name)
-    return key_id
 
 
 def _row(settings: Settings, api_key_id: uuid.UUID, n: int, *, subject: str = "Reminder",
@@ -50,9 +45,9 @@ async def _until(condition: Callable[[], object], what: str, seconds: float = 10
     assert condition(), what
 
 
-async def _until_waiting_on_lock(db: asyncpg.Pool) -> None:
+async def _until_waiting_on_lock(db: asyncpg.Pool, waiting: int = 1) -> None:
     async with asyncio.timeout(10):
-        while await _waiting_on_lock(db) < 1:  # noqa: ASYNC110 - no event for lock waits
+        while await _waiting_on_lock(db) < waiting:  # noqa: ASYNC110 - no event for lock waits
             await asyncio.sleep(0.005)
 
 
@@ -107,7 +102,7 @@ async def test_a_repeated_idempotency_key_within_one_batch_is_answered_row_by_ro
     app: Starlette, keys: dict[str, str],
 ) -> None:
     res: Resources = app.state.resources
-    key_id = await _key_id(res.db)
+    key_id = await api_key_id(res.db)
     batches = AcceptBatches(res)
     rows = [_row(res.settings, key_id, n) for n in range(3)]
     rows += [_row(res.settings, key_id, n, idempotency_key="same") for n in (3, 4)]
@@ -122,7 +117,7 @@ async def test_a_row_the_database_refuses_fails_only_its_own_request(
     app: Starlette, keys: dict[str, str],
 ) -> None:
     res: Resources = app.state.resources
-    key_id = await _key_id(res.db)
+    key_id = await api_key_id(res.db)
     await res.db.execute("ALTER TABLE messages ADD CONSTRAINT test_refused_subject"
                          " CHECK (subject <> 'Refused') NOT VALID")
     try:
@@ -154,8 +149,7 @@ async def test_an_outage_mid_batch_answers_503_to_each_request_and_commits_none(
         writes = app.state.accept_batches.writes
         await _until(lambda: writes.items == 9, "every request's row handed to a batch")
         await _until(lambda: not writes._pending, "every batch sent")
-        while await _waiting_on_lock(db) < writes.batches - 1:  # noqa: ASYNC110 - no event
-            await asyncio.sleep(0.005)
+        await _until_waiting_on_lock(db, writes.batches - 1)
         # The batches' backends die while their INSERTs wait, as in a database restart.
         await locker.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
@@ -175,15 +169,14 @@ async def test_a_client_that_goes_away_does_not_cancel_its_batch(
     app: Starlette, keys: dict[str, str], database_url: str,
 ) -> None:
     res: Resources = app.state.resources
-    key_id = await _key_id(res.db)
+    key_id = await api_key_id(res.db)
     batches = AcceptBatches(res)
     rows = [_row(res.settings, key_id, n) for n in range(4)]
     locker = await asyncpg.connect(database_url)
     try:
         await locker.execute("BEGIN; LOCK TABLE messages IN SHARE MODE")
         waiting = [asyncio.create_task(batches.insert(row)) for row in rows]
-        while await _waiting_on_lock(res.db) < 1:  # noqa: ASYNC110 - no event for lock waits
-            await asyncio.sleep(0.005)
+        await _until_waiting_on_lock(res.db)
         waiting[0].cancel()  # its client disconnected
         await locker.execute("ROLLBACK")
     finally:
@@ -264,7 +257,7 @@ async def test_a_lone_request_never_waits_for_a_batch_to_form(
     """A lone write goes at once, however long ACCEPT_BATCH_MAX_WAIT_MS; one that arrives while
     another is being written waits that long at most, not for the other."""
     res: Resources = app.state.resources
-    key_id = await _key_id(res.db)
+    key_id = await api_key_id(res.db)
     patient = AcceptBatches(replace(res, settings=replace(res.settings,
                                                           accept_batch_max_wait_ms=600_000)))
     async with asyncio.timeout(10):

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 
 from service import consent
 from service.db.queries import QUERIES
-from tests.helpers import REMINDER, plan_nodes, send
+from tests.helpers import REMINDER, api_key_id, plan_nodes, send
 
 GROWN = 5000
 
@@ -71,11 +71,6 @@ async def _copies_of_message(db: asyncpg.Pool, message_id: uuid.UUID) -> list[uu
     return sorted(row["id"] for row in rows)
 
 
-async def _key_id(db: asyncpg.Pool) -> uuid.UUID:
-    key_id: uuid.UUID = await db.fetchval("SELECT id FROM api_keys WHERE name = 'test sender'")
-    return key_id
-
-
 async def test_acceptance_reads_each_address_by_index_however_the_tables_grew(
     app: Starlette, client: httpx.AsyncClient, keys: dict[str, str],
 ) -> None:
@@ -83,7 +78,7 @@ async def test_acceptance_reads_each_address_by_index_however_the_tables_grew(
     idempotency index, instead of the whole table at every batch; contacts, suppressions and
     the ledger are read by index too."""
     db = app.state.resources.db
-    key_id = await _key_id(db)
+    key_id = await api_key_id(db)
     addresses = 8
     arguments = ", ".join([
         "ARRAY[" + ", ".join(f"'\\x{n:02x}'::bytea" for n in range(addresses)) + "]",
@@ -107,7 +102,7 @@ async def test_a_connection_plans_the_recipient_read_once_not_at_every_batch(
 ) -> None:
     """Batches of every size through one connection: after PostgreSQL's first few custom plans,
     it runs one generic plan, so a batch does not pay for planning (0.5 ms, more than the read)."""
-    key_id = await _key_id(app.state.resources.db)
+    key_id = await api_key_id(app.state.resources.db)
     async with app.state.resources.db.acquire() as conn:
         for size in (1, 7, 2, 30, 3, 12, 1, 64, 5, 9):
             await consent.recipient_state_rows(
@@ -174,7 +169,7 @@ async def test_the_send_time_consent_check_reads_its_contacts_by_index_however_m
     contacts with a ledger event each: it reads the three contacts asked for and their three
     events, not every contact."""
     db = app.state.resources.db
-    key_id = await _key_id(db)
+    key_id = await api_key_id(db)
 
     async def grow() -> None:
         await db.execute(
